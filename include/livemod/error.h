@@ -1,0 +1,108 @@
+// File: livemod/error.h
+//
+// The one error type of livemod: a stable code, and a message that names the file, the cause
+// and the remedy. Every fallible call returns `result<T>` (tl::expected, so it can become
+// std::expected); nothing throws out of the public API.
+//
+//   livemod::result<livemod::image_info> r = livemod::read_image("libcalc.so");
+//   if (!r) {
+//     std::cerr << r.error().describe() << "\n";   // "E204 truncated: libcalc.so: ..."
+//     return r.error().code() == livemod::errc::file_not_found ? 2 : 1;
+//   }
+//
+// Lifetime and threads: plain values; copy and move freely, share const references.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <tl/expected.hpp>
+
+namespace livemod {
+
+// Codes are grouped by layer and never renumbered: scripts and tests match on them.
+enum class errc : int {
+  // 1xx: opening and loading files
+  file_not_found = 101,
+  permission_denied = 102,
+  not_a_regular_file = 103,
+  io_error = 104,
+  not_elf = 105,
+  wrong_class = 106,
+  wrong_arch = 107,
+  missing_dependency = 108,
+  undefined_symbol = 109,
+  symbol_version_missing = 110,
+  symbol_not_found = 111,
+  load_failed = 112,
+  close_failed = 113,
+  // 2xx: reading images and manifests
+  empty_file = 201,
+  truncated = 202,
+  corrupt_elf = 203,
+  not_shared_object = 204,
+  manifest_missing = 210,
+  manifest_bad_json = 211,
+  manifest_schema = 212,
+  manifest_bad_version = 213,
+  manifest_bad_range = 214,
+  // 3xx: resolving names and dependencies
+  bad_module_name = 301,
+  module_not_found = 302,
+  dependency_cycle = 303,
+  version_unsatisfied = 304,
+  duplicate_module = 305,
+  // 4xx: compatibility
+  incompatible = 400,
+  arch_mismatch = 401,
+  class_mismatch = 402,
+  symbol_version_unavailable = 403,
+  needed_not_found = 404,
+  unresolved_symbol = 405,
+  fingerprint_mismatch = 406,
+  abi_unsupported = 407,
+  image_pinned = 408,
+  // 5xx swap, 6xx object, 7xx isolate: reserved for those layers
+};
+
+// The stable snake_case name of a code ("truncated"); "unknown" for a value not listed.
+std::string_view to_string(errc code) noexcept;
+
+class error {
+ public:
+  // `file` is what the error is about (a path or module name, may be empty), `cause` what is
+  // wrong with it, `remedy` what the reader can do; each lowercase, no trailing period.
+  error(errc code, std::string file, std::string cause, std::string remedy = {});
+
+  errc code() const noexcept { return code_; }
+  const std::string& file() const noexcept { return file_; }
+  const std::string& cause() const noexcept { return cause_; }
+  const std::string& remedy() const noexcept { return remedy_; }
+  // Text the OS gave at the moment of failure (dlerror, strerror), kept verbatim.
+  const std::string& os_text() const noexcept { return os_text_; }
+  error& with_os_text(std::string text) &;
+  error&& with_os_text(std::string text) &&;
+
+  // "file: cause; remedy", the sentence a user reads.
+  std::string message() const;
+  // "E204 truncated: " + message(), for logs and the CLI.
+  std::string describe() const;
+
+ private:
+  errc code_;
+  std::string file_;
+  std::string cause_;
+  std::string remedy_;
+  std::string os_text_;
+};
+
+template <class T>
+using result = tl::expected<T, error>;
+
+// `return fail(errc::truncated, path, "...", "...");` in a function returning result<T>.
+inline tl::unexpected<error> fail(errc code, std::string file, std::string cause,
+                                  std::string remedy = {}) {
+  return tl::unexpected<error>(error(code, std::move(file), std::move(cause), std::move(remedy)));
+}
+inline tl::unexpected<error> fail(error e) { return tl::unexpected<error>(std::move(e)); }
+
+}  // namespace livemod
