@@ -1,0 +1,91 @@
+// File: livemod/image.h
+//
+// Reading a shared object as data: its ELF facts and its livemod manifest, without loading it
+// and without running any of its code. The file is mapped read-only and read through libelf;
+// every offset and size is checked against the file before it is used, so a truncated or
+// corrupted file gives a specific error, never a crash. Cost grows with the parts read (headers,
+// dynamic section, dynamic symbol table, version sections, manifest), not with the file size.
+//
+//   livemod::result<livemod::image_info> img = livemod::read_image("build/libcalc.so");
+//   if (!img) return fail(img.error());
+//   for (const auto& lib : img->needed) std::cout << "needs " << lib << "\n";
+//   if (img->manifest_json) std::cout << *img->manifest_json << "\n";
+//
+// Lifetime and threads: read_image is reentrant; image_info is a plain value that owns all
+// its strings (the mapping is released before read_image returns).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "livemod/error.h"
+
+namespace livemod {
+
+enum class elf_class : std::uint8_t { elf32 = 1, elf64 = 2 };
+
+// One entry of the dynamic symbol table (.dynsym), with its GNU symbol version.
+struct elf_symbol {
+  std::string name;
+  std::string version;       // "GLIBC_2.34", or "" when unversioned / local / global base
+  bool version_hidden = false;  // defined as name@VER (not the default name@@VER)
+  bool defined = false;      // st_shndx != SHN_UNDEF
+  std::uint8_t binding = 0;  // STB_LOCAL, STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE (10)
+  std::uint8_t type = 0;     // STT_NOTYPE, STT_OBJECT, STT_FUNC, STT_TLS, STT_GNU_IFUNC ...
+  std::uint64_t value = 0;
+  std::uint64_t size = 0;
+};
+
+// One Verneed entry: a library this image needs versions from (readelf -V ".gnu.version_r").
+struct version_need {
+  std::string file;                   // "libc.so.6"
+  std::vector<std::string> versions;  // "GLIBC_2.2.5", "GLIBC_2.34", in file order
+  std::vector<bool> weak;             // VER_FLG_WEAK per version, same order
+};
+
+// Why an image would stay in memory after dlclose.
+struct image_pin {
+  enum class reason : std::uint8_t { gnu_unique_symbol, tls_symbol, nodelete_flag };
+  reason why;
+  std::string detail;  // the symbol name, or "DF_1_NODELETE"
+};
+
+struct image_info {
+  std::filesystem::path path;
+  std::uint64_t file_size = 0;
+  elf_class cls = elf_class::elf64;
+  bool little_endian = true;
+  std::uint16_t machine = 0;   // e_machine: EM_X86_64 (62), EM_AARCH64 (183), EM_386 (3) ...
+  std::string machine_name;    // "x86_64", "aarch64", "i386", or "machine 1234"
+  std::uint8_t os_abi = 0;     // EI_OSABI
+  std::uint16_t type = 0;      // e_type: ET_DYN (3), ET_EXEC (2) ...
+  std::string soname;          // DT_SONAME, "" if none
+  std::vector<std::string> needed;   // DT_NEEDED, in order
+  std::vector<std::string> rpath;    // DT_RPATH split at ':', $ORIGIN kept verbatim
+  std::vector<std::string> runpath;  // DT_RUNPATH split at ':'
+  std::uint64_t flags = 0;     // DT_FLAGS
+  std::uint64_t flags_1 = 0;   // DT_FLAGS_1 (DF_1_NODELETE, DF_1_NOOPEN ...)
+  std::vector<version_need> version_needs;   // .gnu.version_r
+  std::vector<std::string> version_defs;     // .gnu.version_d names, the base (file) entry first
+  std::vector<elf_symbol> symbols;           // .dynsym without the null entry, in table order
+  std::vector<image_pin> pins;               // reasons dlclose could not unmap it
+  std::optional<std::string> manifest_json;  // the .livemod.manifest section, up to its NUL
+  std::string comment;         // .comment (the compilers that built it), "" if none
+
+  bool is_pinned() const { return !pins.empty(); }
+};
+
+// Reads `path` as an ELF shared object (ET_DYN; executables that are PIE are ET_DYN too, so
+// hosts can be read as well). Errors:
+//   file_not_found, permission_denied, not_a_regular_file, io_error  (opening and mapping)
+//   empty_file, not_elf, truncated, corrupt_elf                      (the bytes)
+//   not_shared_object                                                 (ET_REL, ET_CORE ...)
+result<image_info> read_image(const std::filesystem::path& path);
+
+// The name readelf gives an e_machine value ("x86_64" for EM_X86_64, "aarch64", ...).
+std::string machine_name(std::uint16_t machine);
+
+}  // namespace livemod
