@@ -23,6 +23,28 @@
 //     host's (a host without a manifest gets a fingerprint inferred from its image);
 //   - reasons the module could not be unloaded (STB_GNU_UNIQUE, TLS, DF_1_NODELETE): warnings.
 //
+// The findings, by code (src/compat/ has the rules, each tied to the glibc behaviour it mirrors):
+//   class_mismatch, arch_mismatch  error; the library, version and symbol checks are then
+//                                  skipped (for another machine they are only noise)
+//   needed_not_found               error per library ld.so would not find, naming every place
+//                                  tried (also in `libraries`)
+//   a read_image code              error: a library was found but cannot be read
+//   symbol_version_unavailable     error: "libcalc.so: needs GLIBC_2.99 from libc.so.6 but
+//                                  /lib/x86_64-linux-gnu/libc.so.6 provides up to GLIBC_2.36";
+//                                  a warning when the library has no version information at all
+//   unresolved_symbol              error; info when the same object also misses a library,
+//                                  which then most likely defines it; none for a symbol whose
+//                                  version was already reported unavailable
+//   manifest_missing               error, or a warning with allow_missing_manifest
+//   manifest_bad_json, _schema ... error (the code parse_manifest gives)
+//   abi_unsupported                error: the manifest's "abi" is above supported_abi_version()
+//   fingerprint_mismatch           the severity compare_fingerprints gives; fields a host's
+//                                  image cannot show (exceptions, rtti, ...) are not compared
+//   image_pinned                   warning per STB_GNU_UNIQUE / TLS symbol or DF_1_NODELETE
+//   incompatible                   error: the module is marked DF_1_NOOPEN
+// A host given by path is read as data like the module; its load scope is its DT_NEEDED
+// closure (what ld.so builds at start-up), not libraries it may dlopen later or LD_PRELOAD.
+//
 // Lifetime and threads: reentrant; a report is a plain value.
 #pragma once
 
@@ -55,8 +77,14 @@ struct resolved_library {
   std::string needed_by;             // the image whose DT_NEEDED named it
   std::optional<std::filesystem::path> path;  // empty when not found
   std::string found_by;              // "RUNPATH", "RPATH", "LD_LIBRARY_PATH", "ld.so.cache",
-                                     // "default dirs", "host" (already loaded by the host)
-  std::vector<std::filesystem::path> tried;   // in order, when not found
+                                     // "default dirs", "path" (the name has a '/'), "host"
+                                     // (already loaded by the host); "" when not found
+  // Every candidate passed over, in order: all of them when not found; when found, those
+  // skipped before it (another class or machine). The cache appears as /etc/ld.so.cache.
+  std::vector<std::filesystem::path> tried;
+  // Why each of `tried` was passed over, same order: "no such file", "wrong ELF class
+  // (ELFCLASS32)", "wrong machine (aarch64, need x86_64)", "no entry for libz.so.1 ...".
+  std::vector<std::string> tried_why;
 };
 
 struct check_report {

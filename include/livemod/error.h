@@ -35,6 +35,13 @@ enum class errc : int {
   symbol_not_found = 111,
   load_failed = 112,
   close_failed = 113,
+  // the registry (livemod/registry.h): lifecycle and namespaces
+  init_failed = 114,            // on_load reported a failure or threw (or did, and is remembered)
+  module_in_use = 115,          // unload refused: other loaded modules still need it
+  namespace_conflict = 116,     // the file is owned by another (non-isolated) namespace
+  namespace_limit = 117,        // the dynamic linker has no namespace (or static TLS) left
+  module_unloaded = 118,        // a handle whose module was unloaded (cascade, registry gone)
+  isolation_unavailable = 119,  // a private copy cannot be made (sanitizer runtimes)
   // 2xx: reading images and manifests
   empty_file = 201,
   truncated = 202,

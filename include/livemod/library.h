@@ -42,6 +42,13 @@ constexpr bool has(open_flags set, open_flags f) {
   return (static_cast<std::uint32_t>(set) & static_cast<std::uint32_t>(f)) != 0;
 }
 
+// A namespace of the dynamic linker (glibc's link-map list, Lmid_t): `base` is the one every
+// dlopen uses; each other one holds its own copy of every library loaded into it, libc
+// included, with its own symbols and its own statics. `fresh` asks open_in for a new one.
+// glibc has DL_NNS = 16 of them, base included, and static TLS usually runs out first:
+// docs/registry.md has the figures measured on this system.
+enum class link_namespace : long { base = 0, fresh = -1 };
+
 // "calculator" -> "libcalculator.so" on Linux (DLL_EXTENSION's idea: the platform's naming).
 std::string platform_file_name(std::string_view name);
 
@@ -59,11 +66,15 @@ class library {
   //   file_not_found, permission_denied, not_a_regular_file, not_elf, wrong_class, wrong_arch,
   //   missing_dependency (names the library), undefined_symbol (names the symbol),
   //   symbol_version_missing (names the version and library), load_failed (anything else).
-  // The dlerror text is kept in error::os_text().
+  // The dlerror text is kept in error::os_text(). An empty path is file_not_found; with
+  // open_flags::noload, a library that is not loaded is load_failed.
+  // Opening a file that is already open returns the same image with its refcount raised: its
+  // constructors do not run again and open_flags::now does not re-bind it.
   static result<library> open(const std::filesystem::path& path,
                               open_flags flags = open_flags::now);
 
-  // The address of `name`. Errors: symbol_not_found.
+  // The address of `name`; a symbol whose value is NULL is found, and gives nullptr.
+  // Errors: symbol_not_found (also for an empty handle).
   result<void*> raw_symbol(std::string_view name) const;
 
   // Typed import: symbol<int(int)>("calculate") gives int(*)(int); symbol<int>("counter")
@@ -79,7 +90,8 @@ class library {
     }
   }
 
-  // Closes now instead of at destruction. Errors: close_failed. The handle is empty after.
+  // Closes now instead of at destruction; closing an empty handle does nothing. Errors:
+  // close_failed. The handle is empty after either way; path() still names the file.
   result<void> close();
 
   bool is_open() const noexcept { return handle_ != nullptr; }
@@ -87,6 +99,21 @@ class library {
   const std::filesystem::path& path() const noexcept { return path_; }
   // The raw dlopen handle, for the layers that need it (dlinfo, dlmopen namespaces).
   void* native_handle() const noexcept { return handle_; }
+
+  // Opens `path` in the dynamic linker's namespace `where` (dlmopen): link_namespace::fresh
+  // makes a new namespace, and namespace_id() then tells which one it became; open the next
+  // library with that id to load it beside the first. link_namespace::base is open().
+  // Errors: file_not_found, permission_denied, not_a_regular_file (checked on the path when
+  // the dynamic linker fails), namespace_limit (glibc has no namespace left, or the static TLS
+  // block is full, when asked for a fresh namespace), load_failed (anything else: the dynamic
+  // linker's text is kept in os_text(); run check() first for a precise diagnosis).
+  // Implemented in src/os/linux/namespace.cc.
+  static result<library> open_in(link_namespace where, const std::filesystem::path& path,
+                                 open_flags flags = open_flags::now);
+
+  // The namespace this library was loaded into (dlinfo RTLD_DI_LMID). Errors: load_failed
+  // (also for an empty handle).
+  result<link_namespace> namespace_id() const;
 
  private:
   library(void* handle, std::filesystem::path path) : handle_(handle), path_(std::move(path)) {}

@@ -19,6 +19,12 @@ std::string_view to_string(errc code) noexcept {
     case errc::symbol_not_found: return "symbol_not_found";
     case errc::load_failed: return "load_failed";
     case errc::close_failed: return "close_failed";
+    case errc::init_failed: return "init_failed";
+    case errc::module_in_use: return "module_in_use";
+    case errc::namespace_conflict: return "namespace_conflict";
+    case errc::namespace_limit: return "namespace_limit";
+    case errc::module_unloaded: return "module_unloaded";
+    case errc::isolation_unavailable: return "isolation_unavailable";
     case errc::empty_file: return "empty_file";
     case errc::truncated: return "truncated";
     case errc::corrupt_elf: return "corrupt_elf";

@@ -33,13 +33,28 @@ extern "C" {
 #define LIVEMOD_E_ABI 2
 #define LIVEMOD_E_EXCEPTION 3
 
+/* Levels for livemod_host_api.log, least to most severe. */
+#define LIVEMOD_LOG_DEBUG 0
+#define LIVEMOD_LOG_INFO 1
+#define LIVEMOD_LOG_WARNING 2
+#define LIVEMOD_LOG_ERROR 3
+
 /* What the host offers a module during on_load. Grows only at the end; `size` tells how much
- * of it this host fills in. */
+ * of it this host fills in (sizeof(livemod_host_api) of the host's header), so a module reads
+ * a member only if size covers it. `log` may be NULL; when set, it is called with `host` as its
+ * first argument and a NUL-terminated message, which it copies before returning. */
 typedef struct livemod_host_api {
   uint32_t size;
   uint32_t abi_version;
   void (*log)(void* host, int level, const char* message);
   void* host;
+  /* Added for the registry (present when size covers it; may be NULL): what became of the
+   * dependency `name` of the module being loaded, as its manifest lists it. Returns 1 when it
+   * is loaded (a required or weak one is initialized before this module's on_load; an upward
+   * one is mapped and initialized after it), 0 when it is a weak dependency that is absent
+   * (not found, or its version is outside the range), -1 when the manifest lists no
+   * dependency of that name. Called with `host` as its first argument, during on_load. */
+  int32_t (*dependency_present)(void* host, const char* name);
 } livemod_host_api;
 
 /* on_load(host, requested_abi): returns the ABI version it speaks (> 0) or -LIVEMOD_E_*. */

@@ -1,0 +1,90 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "livemod/resolve.h"
+#include "resolve/temp_dir_for_test.h"
+#include "testing/matchers.h"
+
+namespace livemod {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using testing_support::HasCode;
+using testing_support::HasCodeAndMessage;
+using testing_support::IsOk;
+using testing_support::temp_dir;
+namespace fs = std::filesystem;
+
+const fs::path calculator = LIVEMOD_FIXTURE_CALCULATOR;
+
+TEST(ManifestProvider, FindsByNameAndReadsTheManifest) {
+  node_provider provider = manifest_provider(module_search_path({calculator.parent_path()}, "", {}));
+  auto node = provider(module_ref::named("calculator"));
+  ASSERT_THAT(node, IsOk());
+  EXPECT_EQ(node->name, "calculator");
+  EXPECT_EQ(node->version.to_string(), "1.0.0");
+  EXPECT_EQ(node->file, calculator.parent_path() / "libcalculator.so");
+}
+
+TEST(ManifestProvider, ResolvesAGraphFromRealFiles) {
+  std::vector<module_ref> want = {module_ref::named("calculator")};
+  auto g = resolve_graph(want, manifest_provider(module_search_path({calculator.parent_path()}, "", {})));
+  ASSERT_THAT(g, IsOk());
+  ASSERT_EQ(g->modules().size(), 1u);
+  EXPECT_THAT(g->init_order(), ElementsAre(0u));
+}
+
+TEST(ManifestProvider, TakesAPathAsIs) {
+  node_provider provider = manifest_provider(module_search_path({}, "", {}));
+  auto node = provider(module_ref::from_path(calculator));
+  ASSERT_THAT(node, IsOk());
+  EXPECT_EQ(node->name, "calculator");
+}
+
+TEST(ManifestProvider, FileWithoutManifestIsRefused) {
+  node_provider provider = manifest_provider(module_search_path({}, "", {}));
+  EXPECT_THAT(provider(module_ref::from_path(LIVEMOD_FIXTURE_ABSENT_STUB)),
+              HasCodeAndMessage(errc::manifest_missing, HasSubstr("livemod_add_module")));
+}
+
+TEST(ManifestProvider, FileFoundUnderAnotherNameIsRefused) {
+  temp_dir tmp;
+  fs::copy_file(calculator, tmp.path() / "libadder.so");
+  node_provider provider = manifest_provider(module_search_path({tmp.path()}, "", {}));
+  EXPECT_THAT(provider(module_ref::named("adder")),
+              HasCodeAndMessage(errc::bad_module_name,
+                                HasSubstr("its manifest names it 'calculator'")));
+}
+
+TEST(ManifestProvider, DuplicateFilesOfOneModuleAreNamed) {
+  temp_dir tmp;
+  fs::copy_file(calculator, tmp.path() / "libcalculator.so");
+  fs::copy_file(calculator, tmp.path() / "libcalculator-copy.so");
+  std::vector<module_ref> want = {module_ref::from_path(tmp.path() / "libcalculator.so"),
+                                  module_ref::from_path(tmp.path() / "libcalculator-copy.so")};
+  EXPECT_THAT(resolve_graph(want, manifest_provider(module_search_path({}, "", {}))),
+              HasCodeAndMessage(errc::duplicate_module, HasSubstr("libcalculator-copy.so")));
+}
+
+TEST(ManifestProvider, NotFoundComesFromTheSearch) {
+  temp_dir tmp;
+  node_provider provider = manifest_provider(module_search_path({tmp.path()}, "", {}));
+  EXPECT_THAT(provider(module_ref::named("calculator")),
+              HasCodeAndMessage(errc::module_not_found,
+                                HasSubstr((tmp.path() / "libcalculator.so").string())));
+}
+
+TEST(MemoryProvider, FindsByNameAndByFile) {
+  module_node a{"a", parse_semver("1.0.0").value(), "/x/liba.so", {}};
+  node_provider provider = memory_provider({a});
+  EXPECT_THAT(provider(module_ref::named("a")), IsOk());
+  EXPECT_THAT(provider(module_ref::from_path("/x/liba.so")), IsOk());
+  EXPECT_THAT(provider(module_ref::named("b")), HasCode(errc::module_not_found));
+  EXPECT_THAT(provider(module_ref::from_path("/y/liba.so")), HasCode(errc::module_not_found));
+}
+
+}  // namespace
+}  // namespace livemod

@@ -1,0 +1,1 @@
+"$LIVEMOD" check --json "$LIVEMOD_FIXTURE_CALCULATOR"

@@ -1,0 +1,1 @@
+"$LIVEMOD" check --host no-such-host "$LIVEMOD_FIXTURE_CALCULATOR"

@@ -1,0 +1,1 @@
+"$LIVEMOD" check no-such-module.so

@@ -1,0 +1,1 @@
+"$LIVEMOD" inspect --symbols "$LIVEMOD_FIXTURE_CALCULATOR"

@@ -1,0 +1,2 @@
+mkdir modules.d
+"$LIVEMOD" inspect modules.d

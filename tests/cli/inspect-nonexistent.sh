@@ -1,0 +1,1 @@
+"$LIVEMOD" inspect no-such-module.so

@@ -1,0 +1,2 @@
+printf "not a shared object\n" > notes.txt
+"$LIVEMOD" inspect notes.txt

@@ -1,0 +1,1 @@
+"$LIVEMOD" inspect --json "$LIVEMOD_FIXTURE_IMAGE_NODELETE"

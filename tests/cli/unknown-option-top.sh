@@ -1,0 +1,1 @@
+"$LIVEMOD" --bogus inspect "$LIVEMOD_FIXTURE_CALCULATOR"

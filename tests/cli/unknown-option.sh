@@ -1,0 +1,1 @@
+"$LIVEMOD" inspect --bogus "$LIVEMOD_FIXTURE_CALCULATOR"

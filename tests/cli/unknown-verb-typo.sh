@@ -1,0 +1,1 @@
+"$LIVEMOD" inspcet libcalculator.so
