@@ -6,10 +6,6 @@ include(CMakePackageConfigHelpers)
 
 set(livemod_cmake_dir "${CMAKE_INSTALL_LIBDIR}/cmake/livemod")
 
-# The runtime's public headers use C++20 (operator<=>, std::span): consumers of the exported
-# target must compile as C++20 too. (Belongs beside add_library(livemod); set here until then.)
-target_compile_features(livemod PUBLIC cxx_std_20)
-
 install(TARGETS livemod livemod_sdk EXPORT livemod-targets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})

@@ -68,7 +68,26 @@ enum class errc : int {
   fingerprint_mismatch = 406,
   abi_unsupported = 407,
   image_pinned = 408,
-  // 5xx swap, 6xx object, 7xx isolate: reserved for those layers
+  // 5xx: hot swap and containing crashes (livemod/crash_guard.h)
+  module_crashed = 501,     // a guarded call crashed (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT)
+  stack_overflow = 502,     // a guarded call ran out of stack
+  guard_unavailable = 503,  // the crash guard could not be set up; the call was not made
+  // 52x: watching module files (livemod/watch.h)
+  watch_failed = 520,     // a directory cannot be watched, or stopped being watched
+  file_incomplete = 521,  // a changed file stayed half-written or truncated past the retry window
+  // 53x-54x: the hot swap (livemod/live.h); each leaves the old version serving
+  swap_stage_failed = 530,       // the new file could not be copied into the shadow dir
+  swap_preflight_failed = 531,   // check() found the new file incompatible (the finding says why)
+  module_renamed = 532,          // the new file's manifest names another module
+  interface_incompatible = 533,  // the interface is missing, or its method count shrank
+  downgrade_refused = 534,       // the new version is lower and the swap was not forced
+  on_load_timeout = 535,         // on_load did not return in time; its image is abandoned
+  state_migration_failed = 536,  // save_state or restore_state failed or crashed
+  health_check_failed = 537,     // the health check refused the new version: rolled back
+  unload_incomplete = 538,       // the old image is still mapped after dlclose (pins say why)
+  no_previous_version = 539,     // rollback with no earlier version in history
+  no_version_loaded = 540,       // a call through a live handle while no version serves
+  // 6xx object, 7xx isolate: reserved for those layers
 };
 
 // The stable snake_case name of a code ("truncated"); "unknown" for a value not listed.

@@ -46,11 +46,18 @@ struct version_need {
   std::vector<bool> weak;             // VER_FLG_WEAK per version, same order
 };
 
-// Why an image would stay in memory after dlclose.
+// Why an image would stay in memory after dlclose, as glibc decides it:
+//   gnu_unique_symbol  a defined STB_GNU_UNIQUE symbol (g++ without -fno-gnu-unique, inline
+//                      and template statics); detail is its name.
+//   tls_symbol         the image registers thread_local destructors (it references
+//                      __cxa_thread_atexit or __cxa_thread_atexit_impl), and glibc keeps it
+//                      while a thread owes one; detail is the function referenced. A defined
+//                      STT_TLS symbol alone does not pin, and is not reported.
+//   nodelete_flag      DF_1_NODELETE (-z nodelete); detail is "DF_1_NODELETE".
 struct image_pin {
   enum class reason : std::uint8_t { gnu_unique_symbol, tls_symbol, nodelete_flag };
   reason why;
-  std::string detail;  // the symbol name, or "DF_1_NODELETE"
+  std::string detail;
 };
 
 struct image_info {
@@ -64,8 +71,10 @@ struct image_info {
   std::uint16_t type = 0;      // e_type: ET_DYN (3), ET_EXEC (2) ...
   std::string soname;          // DT_SONAME, "" if none
   std::vector<std::string> needed;   // DT_NEEDED, in order
-  std::vector<std::string> rpath;    // DT_RPATH split at ':', $ORIGIN kept verbatim
-  std::vector<std::string> runpath;  // DT_RUNPATH split at ':'
+  // DT_RPATH / DT_RUNPATH split at ':', $ORIGIN kept verbatim. Empty components are kept
+  // ("a::b" gives "a", "", "b"): the loader searches the current directory for them.
+  std::vector<std::string> rpath;
+  std::vector<std::string> runpath;
   std::uint64_t flags = 0;     // DT_FLAGS
   std::uint64_t flags_1 = 0;   // DT_FLAGS_1 (DF_1_NODELETE, DF_1_NOOPEN ...)
   std::vector<version_need> version_needs;   // .gnu.version_r
@@ -78,14 +87,21 @@ struct image_info {
   bool is_pinned() const { return !pins.empty(); }
 };
 
-// Reads `path` as an ELF shared object (ET_DYN; executables that are PIE are ET_DYN too, so
-// hosts can be read as well). Errors:
-//   file_not_found, permission_denied, not_a_regular_file, io_error  (opening and mapping)
+// Reads `path` as an ELF shared object (ET_DYN; executables that are PIE are ET_DYN too, and
+// ET_EXEC is accepted so that a host that is not PIE can be read as well). 32- and 64-bit, either
+// byte order. Errors:
+//   file_not_found, permission_denied, not_a_regular_file, io_error  (opening and mapping;
+//                                                                     io_error also for OOM)
 //   empty_file, not_elf, truncated, corrupt_elf                      (the bytes)
 //   not_shared_object                                                 (ET_REL, ET_CORE ...)
+// truncated: a header, table or section runs past the end of the file (a cut file and an offset
+// pointing too far look the same; the usual cause is a file still being written, so a caller
+// may wait and retry). corrupt_elf: a value no valid file has (a wrong entry size, an index or
+// string offset outside its table, a version chain that disagrees with its count).
 result<image_info> read_image(const std::filesystem::path& path);
 
-// The name readelf gives an e_machine value ("x86_64" for EM_X86_64, "aarch64", ...).
+// The short name of an e_machine value, as uname -m and Debian spell it ("x86_64" for
+// EM_X86_64, "aarch64", "i386", "arm", "riscv" ...); "machine N" for others.
 std::string machine_name(std::uint16_t machine);
 
 }  // namespace livemod

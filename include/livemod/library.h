@@ -16,6 +16,7 @@
 // process-wide lock so two failing opens on two threads each get their own text.
 #pragma once
 
+#include <compare>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -48,6 +49,26 @@ constexpr bool has(open_flags set, open_flags f) {
 // glibc has DL_NNS = 16 of them, base included, and static TLS usually runs out first:
 // docs/registry.md has the figures measured on this system.
 enum class link_namespace : long { base = 0, fresh = -1 };
+
+// How the dynamic linker tells files apart (glibc's l_file_id is device and inode: a second
+// path to an open file gives the open image), with size and modification time, which tell
+// one version of a file from the next at the same inode.
+struct file_identity {
+  std::uint64_t device = 0;
+  std::uint64_t inode = 0;
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  // The same file, whatever its contents.
+  bool same_file(const file_identity& other) const noexcept {
+    return device == other.device && inode == other.inode;
+  }
+  friend bool operator==(const file_identity&, const file_identity&) = default;
+  friend auto operator<=>(const file_identity&, const file_identity&) = default;
+};
+
+// stat(2) of `path`, symlinks followed. Errors: file_not_found, permission_denied,
+// not_a_regular_file, io_error. (Implemented in src/os/linux/namespace.cc.)
+result<file_identity> identify_file(const std::filesystem::path& path);
 
 // "calculator" -> "libcalculator.so" on Linux (DLL_EXTENSION's idea: the platform's naming).
 std::string platform_file_name(std::string_view name);

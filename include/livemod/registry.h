@@ -4,7 +4,9 @@
 // into namespaces it owns, runs their lifecycle entry points in the right order, and tells
 // observers about every step. It is what System.loadLibrary and dyld are to their platforms.
 //
-//   livemod::registry host({.search = livemod::module_search_path::from_environment({"/opt/app/modules"})});
+//   livemod::registry_options options;
+//   options.search = livemod::module_search_path::from_environment({"/opt/app/modules"});
+//   livemod::registry host(std::move(options));
 //   auto app = host.load(livemod::module_ref::named("app"));  // app and its dependencies
 //   if (!app) return fail(app.error());   // module_not_found, init_failed, unresolved_symbol ...
 //   auto run = app->symbol<int(int)>("app_run");
@@ -137,6 +139,7 @@ struct module_info {
 namespace detail {
 struct registry_state;
 struct module_record;
+class state_access;
 }  // namespace detail
 
 // One reference to a loaded module. Move-only; releasing it (destruction, reset()) unloads
@@ -189,6 +192,7 @@ class module_handle {
 
  private:
   friend class registry;
+  friend class detail::state_access;
   module_handle(std::shared_ptr<detail::registry_state> state,
                 std::shared_ptr<detail::module_record> record) noexcept
       : state_(std::move(state)), record_(std::move(record)) {}

@@ -48,6 +48,22 @@ std::string_view to_string(errc code) noexcept {
     case errc::fingerprint_mismatch: return "fingerprint_mismatch";
     case errc::abi_unsupported: return "abi_unsupported";
     case errc::image_pinned: return "image_pinned";
+    case errc::module_crashed: return "module_crashed";
+    case errc::stack_overflow: return "stack_overflow";
+    case errc::guard_unavailable: return "guard_unavailable";
+    case errc::watch_failed: return "watch_failed";
+    case errc::file_incomplete: return "file_incomplete";
+    case errc::swap_stage_failed: return "swap_stage_failed";
+    case errc::swap_preflight_failed: return "swap_preflight_failed";
+    case errc::module_renamed: return "module_renamed";
+    case errc::interface_incompatible: return "interface_incompatible";
+    case errc::downgrade_refused: return "downgrade_refused";
+    case errc::on_load_timeout: return "on_load_timeout";
+    case errc::state_migration_failed: return "state_migration_failed";
+    case errc::health_check_failed: return "health_check_failed";
+    case errc::unload_incomplete: return "unload_incomplete";
+    case errc::no_previous_version: return "no_previous_version";
+    case errc::no_version_loaded: return "no_version_loaded";
   }
   return "unknown";
 }

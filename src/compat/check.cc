@@ -82,7 +82,9 @@ bool is_toolchain_family(std::string_view family) {
   return family == "GLIBC_" || family == "GLIBCXX_" || family == "CXXABI_" || family == "GCC_";
 }
 
-std::string class_name(elf_class cls) { return cls == elf_class::elf64 ? "ELFCLASS64" : "ELFCLASS32"; }
+std::string class_name(elf_class cls) {
+  return cls == elf_class::elf64 ? "ELFCLASS64" : "ELFCLASS32";
+}
 
 class checker {
  public:
@@ -127,8 +129,8 @@ class checker {
     bool ok = true;
     if (m.cls != host.cls) {
       add(severity::error, errc::class_mismatch, class_name(m.cls),
-          module_name_ + ": is " + class_name(m.cls) + " but the host " +
-              file_name(report_.host) + " is " + class_name(host.cls),
+          module_name_ + ": is " + class_name(m.cls) + " but the host " + file_name(report_.host) +
+              " is " + class_name(host.cls),
           "build the module for the host's word size");
       ok = false;
     }
@@ -154,7 +156,8 @@ class checker {
     report_.host_fingerprint = host.fingerprint;
     report_.host_fingerprint_source = host.source;
     if (!report_.module_manifest || !report_.module_manifest->fingerprint) return;
-    const auto diffs = compare_fingerprints(*report_.module_manifest->fingerprint, host.fingerprint);
+    const auto diffs =
+        compare_fingerprints(*report_.module_manifest->fingerprint, host.fingerprint);
     for (const auto& d : diffs) {
       // Fields an image cannot show are defaults, not facts: comparing them would invent
       // differences (or hide them) for a host without a manifest.
@@ -162,9 +165,10 @@ class checker {
       if (std::find(unknown.begin(), unknown.end(), d.field) != unknown.end()) continue;
       // arch_mismatch already said it, from the ELF header itself.
       if (d.field == "arch" && !machine_ok) continue;
-      const severity level = d.level == fingerprint_difference::severity::error     ? severity::error
-                             : d.level == fingerprint_difference::severity::warning ? severity::warning
-                                                                                    : severity::info;
+      const severity level = d.level == fingerprint_difference::severity::error ? severity::error
+                             : d.level == fingerprint_difference::severity::warning
+                                 ? severity::warning
+                                 : severity::info;
       add(level, errc::fingerprint_mismatch, d.field,
           module_name_ + ": built with " + d.field + " " + d.module_value + " but the host (" +
               host.source + ") has " + d.host_value +
@@ -180,8 +184,9 @@ class checker {
     const std::size_t first_problem = scope.problems().size();
     const std::size_t module = scope.add(report_.module, 0);
 
-    report_.libraries.assign(scope.resolutions().begin() + static_cast<std::ptrdiff_t>(first_resolution),
-                             scope.resolutions().end());
+    report_.libraries.assign(
+        scope.resolutions().begin() + static_cast<std::ptrdiff_t>(first_resolution),
+        scope.resolutions().end());
     for (const auto& lib : report_.libraries) {
       if (lib.path) continue;
       std::string places;
@@ -257,8 +262,8 @@ class checker {
           has += defs.size() > 7 ? " ...)" : ")";
         }
         add(severity::error, errc::symbol_version_unavailable, version,
-            who + ": needs " + version + " from " + need.file + " but " + lib.path.string() +
-                " " + has,
+            who + ": needs " + version + " from " + need.file + " but " + lib.path.string() + " " +
+                has,
             is_toolchain_family(wanted.family)
                 ? "rebuild the module on an older system or run it on a newer one"
                 : "give the host a " + need.file + " that defines " + version +
@@ -306,8 +311,10 @@ class checker {
           break;
         case image_pin::reason::tls_symbol:
           add(severity::warning, errc::image_pinned, pin.detail,
-              module_name_ + ": stays loaded until every thread that used its thread_local "
-                  "objects has exited (" + demangle(pin.detail) + ")",
+              module_name_ +
+                  ": stays loaded until every thread that used its thread_local "
+                  "objects has exited (" +
+                  demangle(pin.detail) + ")",
               "avoid thread_local objects with destructors in modules, or keep them in the host");
           break;
         case image_pin::reason::nodelete_flag:

@@ -14,12 +14,12 @@ namespace livemod {
 namespace {
 
 namespace fs = std::filesystem;
+using compat::testing::temp_dir;
 using ::testing::AllOf;
 using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
-using compat::testing::temp_dir;
 using testing_support::HasCode;
 using testing_support::IsOk;
 
@@ -41,8 +41,9 @@ std::string describe(const check_report& report) {
 }
 
 std::size_t count_level(const check_report& report, severity level) {
-  return static_cast<std::size_t>(std::count_if(report.findings.begin(), report.findings.end(),
-                                                [&](const finding& f) { return f.level == level; }));
+  return static_cast<std::size_t>(
+      std::count_if(report.findings.begin(), report.findings.end(),
+                    [&](const finding& f) { return f.level == level; }));
 }
 
 const resolved_library* library_named(const check_report& report, std::string_view name) {
@@ -179,17 +180,17 @@ TEST(Check, AMissingLibraryListsEveryPlaceTried) {
   EXPECT_EQ(lib->found_by, "");
   EXPECT_EQ(lib->tried.size(), lib->tried_why.size());
   // LD_LIBRARY_PATH, the cache, and the default directories, each named in the message too.
-  const auto env = compat::search_environment::for_host(report->module.cls,
-                                                        report->module.machine, "/", {});
+  const auto env =
+      compat::search_environment::for_host(report->module.cls, report->module.machine, "/", {});
   ASSERT_FALSE(env.default_dirs.empty());
   const fs::path in_ld_path = tmp.path() / "nowhere" / "liblivemod_absent.so";
   const fs::path in_default = env.default_dirs.front() / "liblivemod_absent.so";
   EXPECT_THAT(lib->tried, Contains(in_ld_path));
   EXPECT_THAT(lib->tried, Contains(fs::path("/etc/ld.so.cache")));
   EXPECT_THAT(lib->tried, Contains(in_default));
-  EXPECT_THAT(missing[0]->message, AllOf(HasSubstr(in_ld_path.string()),
-                                         HasSubstr("/etc/ld.so.cache"),
-                                         HasSubstr(in_default.string())));
+  EXPECT_THAT(missing[0]->message,
+              AllOf(HasSubstr(in_ld_path.string()), HasSubstr("/etc/ld.so.cache"),
+                    HasSubstr(in_default.string())));
   // The symbol the missing library would define is a note, not a second error.
   const auto symbols = with_code(*report, errc::unresolved_symbol);
   ASSERT_EQ(symbols.size(), 1u) << describe(*report);
@@ -253,8 +254,8 @@ TEST(Check, AGlibcVersionFromTheFutureIsReportedWithWhatTheHostHas) {
   ASSERT_FALSE(host_has.empty());
   EXPECT_EQ(versions[0]->subject, future);
   EXPECT_THAT(versions[0]->message,
-              AllOf(HasSubstr("needs " + future + " from libc.so.6"), HasSubstr(libc->path->string()),
-                    HasSubstr("provides up to " + host_has)));
+              AllOf(HasSubstr("needs " + future + " from libc.so.6"),
+                    HasSubstr(libc->path->string()), HasSubstr("provides up to " + host_has)));
   EXPECT_EQ(versions[0]->remedy, "rebuild the module on an older system or run it on a newer one");
   EXPECT_THAT(with_code(*report, errc::unresolved_symbol), IsEmpty()) << describe(*report);
 }
@@ -279,8 +280,8 @@ TEST(Check, AnUndefinedSymbolIsReported) {
 void expect_only_machine_findings(const check_report& report) {
   // Nothing about libraries or symbols: for another machine they are noise.
   EXPECT_THAT(report.libraries, IsEmpty());
-  for (const errc noise : {errc::needed_not_found, errc::unresolved_symbol,
-                           errc::symbol_version_unavailable}) {
+  for (const errc noise :
+       {errc::needed_not_found, errc::unresolved_symbol, errc::symbol_version_unavailable}) {
     EXPECT_THAT(with_code(report, noise), IsEmpty()) << describe(report);
   }
 }
@@ -308,7 +309,8 @@ TEST(Check, AModuleForAnotherMachineIsAnArchMismatch) {
     EXPECT_EQ(with_code(*report, errc::arch_mismatch)[0]->subject, "aarch64");
     expect_only_machine_findings(*report);
     // The fingerprint says aarch64 too; arch_mismatch has said it already.
-    for (const auto* f : with_code(*report, errc::fingerprint_mismatch)) EXPECT_NE(f->subject, "arch");
+    for (const auto* f : with_code(*report, errc::fingerprint_mismatch))
+      EXPECT_NE(f->subject, "arch");
   }
 #endif
 }

@@ -109,7 +109,8 @@ std::size_t load_scope::add(image_info image, std::optional<std::size_t> loader)
       }
       scope_object object;
       object.names.push_back(name);
-      if (!library->soname.empty() && library->soname != name) object.names.push_back(library->soname);
+      if (!library->soname.empty() && library->soname != name)
+        object.names.push_back(library->soname);
       object.loader = current;
       object.root = root;
       index_symbols(*library);

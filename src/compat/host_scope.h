@@ -33,9 +33,9 @@ namespace livemod::compat {
 
 struct scope_object {
   image_info image;
-  std::vector<std::string> names;       // names it answers to: those it was requested by, SONAME
-  std::optional<std::size_t> loader;    // the object whose DT_NEEDED loaded it (l_loader)
-  std::size_t root = 0;                 // the object add() was called with
+  std::vector<std::string> names;     // names it answers to: those it was requested by, SONAME
+  std::optional<std::size_t> loader;  // the object whose DT_NEEDED loaded it (l_loader)
+  std::size_t root = 0;               // the object add() was called with
 };
 
 // A library that was found but could not be read.

@@ -67,34 +67,34 @@ result<std::string> string_at(std::span<const std::byte> bytes, std::size_t base
 
 tl::unexpected<error> truncated(std::string_view source, std::string what, std::size_t need,
                                 std::size_t have) {
-  return fail(errc::truncated, std::string(source),
-              what + " needs " + std::to_string(need) + " bytes but the cache has " +
-                  std::to_string(have),
-              "run ldconfig to rebuild the cache");
+  return fail(
+      errc::truncated, std::string(source),
+      what + " needs " + std::to_string(need) + " bytes but the cache has " + std::to_string(have),
+      "run ldconfig to rebuild the cache");
 }
 
-result<std::vector<ld_so_cache_entry>> parse_new(std::span<const std::byte> bytes,
-                                                 std::size_t at, std::string_view source) {
+result<std::vector<ld_so_cache_entry>> parse_new(std::span<const std::byte> bytes, std::size_t at,
+                                                 std::string_view source) {
   if (bytes.size() - at < k_new_header_size) {
     return truncated(source, "the header", at + k_new_header_size, bytes.size());
   }
   const auto nlibs = load_at<std::uint32_t>(bytes, at + 20);
-  const auto endian = static_cast<std::uint8_t>(load_at<std::uint8_t>(bytes, at + 28) & k_endian_mask);
+  const auto endian =
+      static_cast<std::uint8_t>(load_at<std::uint8_t>(bytes, at + 28) & k_endian_mask);
   const std::uint8_t native =
       std::endian::native == std::endian::little ? k_endian_little : k_endian_big;
   // glibc's cache_file_new_matches_endian: an unset marker is accepted, anything else must
   // match this machine (the integers are in the writer's byte order).
   if (endian != k_endian_unset && endian != native) {
-    return fail(errc::io_error, std::string(source),
-                "the cache was written for the other byte order (flags " +
-                    std::to_string(endian) + ")",
-                "run ldconfig on this machine to rebuild it");
+    return fail(
+        errc::io_error, std::string(source),
+        "the cache was written for the other byte order (flags " + std::to_string(endian) + ")",
+        "run ldconfig on this machine to rebuild it");
   }
   // The same overflow-safe test glibc makes before trusting nlibs.
   if ((bytes.size() - at - k_new_header_size) / k_new_entry_size < nlibs) {
     return truncated(source, std::to_string(nlibs) + " entries",
-                     at + k_new_header_size + std::size_t{nlibs} * k_new_entry_size,
-                     bytes.size());
+                     at + k_new_header_size + std::size_t{nlibs} * k_new_entry_size, bytes.size());
   }
   std::vector<ld_so_cache_entry> entries;
   entries.reserve(nlibs);
@@ -131,8 +131,7 @@ std::optional<std::int32_t> ld_so_cache_flags(elf_class cls, std::uint16_t machi
       // The generic rule: plain libc6 entries (no architecture bits).
       if (cls == elf_class::elf32) return k_cache_flag_elf_libc6;
       return std::nullopt;
-    default:
-      return std::nullopt;
+    default: return std::nullopt;
   }
 }
 
@@ -144,8 +143,7 @@ result<ld_so_cache> ld_so_cache::load(const std::filesystem::path& path) {
   return parse(file->bytes(), path.string());
 }
 
-result<ld_so_cache> ld_so_cache::parse(std::span<const std::byte> bytes,
-                                       std::string_view source) {
+result<ld_so_cache> ld_so_cache::parse(std::span<const std::byte> bytes, std::string_view source) {
   ld_so_cache cache;
   if (has_prefix(bytes, 0, k_magic_new)) {
     if (!has_prefix(bytes, k_magic_new.size(), k_version_new)) {
@@ -203,8 +201,7 @@ result<ld_so_cache> ld_so_cache::parse(std::span<const std::byte> bytes,
   return cache;
 }
 
-std::optional<std::string> ld_so_cache::lookup(std::string_view soname,
-                                               std::int32_t flags) const {
+std::optional<std::string> ld_so_cache::lookup(std::string_view soname, std::int32_t flags) const {
   const ld_so_cache_entry* first = nullptr;
   for (const auto& entry : entries_) {
     if (entry.flags != flags || entry.key != soname) continue;

@@ -15,11 +15,11 @@
 namespace livemod::compat {
 namespace {
 
-using ::testing::HasSubstr;
-using ::testing::SizeIs;
 using testing::build_new_cache;
 using testing::build_old_cache;
 using testing::cache_entry_spec;
+using ::testing::HasSubstr;
+using ::testing::SizeIs;
 using testing_support::HasCode;
 using testing_support::HasCodeAndMessage;
 using testing_support::IsOk;
@@ -82,8 +82,8 @@ TEST(LdSoCache, PrefersEntriesWithoutHardwareCapabilities) {
 
 TEST(LdSoCache, ReadsTheNewCacheBehindAnOldOne) {
   const std::vector<cache_entry_spec> old_entries = {{k_x86_64, "libold.so", "/old/libold.so"}};
-  const std::vector<cache_entry_spec> new_entries = {
-      {k_x86_64, "libnew.so.2", "/new/libnew.so.2"}, {k_x86_64, "libc.so.6", "/new/libc.so.6"}};
+  const std::vector<cache_entry_spec> new_entries = {{k_x86_64, "libnew.so.2", "/new/libnew.so.2"},
+                                                     {k_x86_64, "libc.so.6", "/new/libc.so.6"}};
   auto cache = parse(build_old_cache(old_entries, &new_entries));
   ASSERT_THAT(cache, IsOk());
   // glibc reads only the new part when it is there.
@@ -94,9 +94,9 @@ TEST(LdSoCache, ReadsTheNewCacheBehindAnOldOne) {
 }
 
 TEST(LdSoCache, ReadsAnOldCacheAlone) {
-  auto cache = parse(build_old_cache({{k_x86_64, "libold.so", "/old/libold.so"},
-                                      {k_i386, "libold.so", "/old32/libold.so"}},
-                                     nullptr));
+  auto cache = parse(build_old_cache(
+      {{k_x86_64, "libold.so", "/old/libold.so"}, {k_i386, "libold.so", "/old32/libold.so"}},
+      nullptr));
   ASSERT_THAT(cache, IsOk());
   EXPECT_EQ(cache->file_format(), ld_so_cache::format::old_format);
   EXPECT_EQ(cache->lookup("libold.so", k_x86_64), "/old/libold.so");
@@ -104,11 +104,12 @@ TEST(LdSoCache, ReadsAnOldCacheAlone) {
 }
 
 TEST(LdSoCache, EveryTruncationIsAnErrorNotACrash) {
-  const auto bytes = build_new_cache({{k_x86_64, "libz.so.1", "/lib/libz.so.1"},
-                                      {k_x86_64, "libm.so.6", "/lib/libm.so.6"}});
+  const auto bytes = build_new_cache(
+      {{k_x86_64, "libz.so.1", "/lib/libz.so.1"}, {k_x86_64, "libm.so.6", "/lib/libm.so.6"}});
   for (std::size_t size = 0; size < bytes.size(); ++size) {
     // Copied into a buffer of exactly `size` bytes, so ASan sees any read past it.
-    const std::vector<std::byte> cut(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(size));
+    const std::vector<std::byte> cut(bytes.begin(),
+                                     bytes.begin() + static_cast<std::ptrdiff_t>(size));
     auto cache = ld_so_cache::parse(std::span<const std::byte>(cut.data(), cut.size()), "cut");
     EXPECT_FALSE(cache.has_value()) << "parsed a cache cut to " << size << " bytes";
   }

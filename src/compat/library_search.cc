@@ -69,25 +69,24 @@ probe_outcome probe_candidate(const fs::path& path, const search_environment& en
                                (header[EI_CLASS] == ELFCLASS64 ? "ELFCLASS64" : "ELFCLASS32") +
                                ")"};
   }
-  const bool little = header[EI_DATA] == ELFDATA2LSB;
-  if (header[EI_DATA] != ELFDATA2LSB && header[EI_DATA] != ELFDATA2MSB) {
-    return {verdict::stop, "invalid ELF data encoding"};
+  // The byte order must be this machine's: a fatal "ELF file data encoding not
+  // little-endian" in glibc, checked before the machine.
+  const bool native_little = std::endian::native == std::endian::little;
+  if (header[EI_DATA] != (native_little ? ELFDATA2LSB : ELFDATA2MSB)) {
+    return {verdict::stop, std::string("ELF file data encoding not ") +
+                               (native_little ? "little" : "big") + "-endian"};
   }
-  // e_type and e_machine are at the same offsets in both classes (16 and 18), in the file's
-  // byte order.
+  // e_type and e_machine are at the same offsets in both classes (16 and 18), in this
+  // machine's byte order now that it matches.
   const auto half = [&](std::size_t at) {
-    return little ? static_cast<std::uint16_t>(header[at] | (header[at + 1] << 8))
-                  : static_cast<std::uint16_t>((header[at] << 8) | header[at + 1]);
+    return native_little ? static_cast<std::uint16_t>(header[at] | (header[at + 1] << 8))
+                         : static_cast<std::uint16_t>((header[at] << 8) | header[at + 1]);
   };
   const std::uint16_t machine = half(18);
   if (machine != env.machine) {
     return {verdict::skip, "wrong machine (" + machine_name(machine) + ", need " +
                                machine_name(env.machine) + ")"};
   }
-  // Byte order is checked after the machine: the same machine with the other byte order is a
-  // fatal "ELF file data encoding" error in glibc.
-  const bool native_little = std::endian::native == std::endian::little;
-  if (little != native_little) return {verdict::stop, "ELF file data encoding mismatch"};
   const std::uint16_t type = half(16);
   if (type != ET_DYN && type != ET_EXEC) {
     return {verdict::stop, "not a shared object (e_type " + std::to_string(type) + ")"};
@@ -109,7 +108,8 @@ std::size_t match_dst(std::string_view text, std::string_view name) {
     }
     return 0;
   }
-  if (text.starts_with(name) && (text.size() == name.size() || !is_identifier_char(text[name.size()]))) {
+  if (text.starts_with(name) &&
+      (text.size() == name.size() || !is_identifier_char(text[name.size()]))) {
     return name.size();
   }
   return 0;
@@ -171,8 +171,8 @@ class searcher {
     }
     const auto flags = ld_so_cache_flags(env_.cls, env_.machine);
     if (!flags) {
-      result_.tried.push_back({env_.cache_path, "no cache entry type is known for " +
-                                                    machine_name(env_.machine)});
+      result_.tried.push_back(
+          {env_.cache_path, "no cache entry type is known for " + machine_name(env_.machine)});
       return false;
     }
     const auto hit = env_.cache->lookup(name_, *flags);
@@ -199,28 +199,20 @@ class searcher {
 
 std::string multiarch_triplet(elf_class cls, std::uint16_t machine) {
   switch (machine) {
-    case EM_X86_64:
-      return cls == elf_class::elf64 ? "x86_64-linux-gnu" : "x86_64-linux-gnux32";
-    case EM_AARCH64:
-      return "aarch64-linux-gnu";
-    case EM_386:
-      return "i386-linux-gnu";
-    case EM_ARM:
-      return "arm-linux-gnueabihf";
-    case EM_RISCV:
-      return cls == elf_class::elf64 ? "riscv64-linux-gnu" : "";
-    case EM_S390:
-      return cls == elf_class::elf64 ? "s390x-linux-gnu" : "";
-    case EM_PPC64:
-      return "powerpc64le-linux-gnu";
-    default:
-      return "";
+    case EM_X86_64: return cls == elf_class::elf64 ? "x86_64-linux-gnu" : "x86_64-linux-gnux32";
+    case EM_AARCH64: return "aarch64-linux-gnu";
+    case EM_386: return "i386-linux-gnu";
+    case EM_ARM: return "arm-linux-gnueabihf";
+    case EM_RISCV: return cls == elf_class::elf64 ? "riscv64-linux-gnu" : "";
+    case EM_S390: return cls == elf_class::elf64 ? "s390x-linux-gnu" : "";
+    case EM_PPC64: return "powerpc64le-linux-gnu";
+    default: return "";
   }
 }
 
 search_environment search_environment::for_host(elf_class cls, std::uint16_t machine,
-                                                 fs::path executable,
-                                                 std::optional<std::string> ld_library_path) {
+                                                fs::path executable,
+                                                std::optional<std::string> ld_library_path) {
   search_environment env;
   env.cls = cls;
   env.machine = machine;

@@ -16,9 +16,10 @@
 //   4. DT_RUNPATH of the needing object only (it is not inherited);
 //   5. /etc/ld.so.cache, then 6. the default directories; both skipped when the needing object
 //      is linked with -z nodeflib (DF_1_NODEFLIB).
-// A candidate is accepted only if it is an ELF file of the same class, byte order and machine;
-// a mismatched one is skipped and the search goes on, as glibc's open_verify does. A file that
-// is not ELF at all stops the search, as it stops ld.so ("invalid ELF header").
+// A candidate is accepted only if it is an ELF file of the same class and machine; a mismatched
+// one is skipped and the search goes on, as glibc's open_verify does. A file ld.so cannot use at
+// all (not ELF, too short, the other byte order, an ET_REL) stops the search, as it stops ld.so
+// ("invalid ELF header").
 // Not modelled: the glibc-hwcaps and legacy hwcap subdirectories ld.so tries inside each
 // directory (which ones depends on the CPU), LD_PRELOAD, and secure-execution (setuid) limits.
 //
@@ -41,10 +42,10 @@ namespace livemod::compat {
 // One object of the chain ld.so walks: the needing object first, then the object that caused
 // it to be loaded, up to the executable (link_map::l_loader).
 struct search_object {
-  std::filesystem::path path;         // as it was found: $ORIGIN is its directory
-  std::vector<std::string> rpath;     // DT_RPATH, unexpanded
-  std::vector<std::string> runpath;   // DT_RUNPATH, unexpanded
-  std::uint64_t flags_1 = 0;          // DT_FLAGS_1 (DF_1_NODEFLIB)
+  std::filesystem::path path;        // as it was found: $ORIGIN is its directory
+  std::vector<std::string> rpath;    // DT_RPATH, unexpanded
+  std::vector<std::string> runpath;  // DT_RUNPATH, unexpanded
+  std::uint64_t flags_1 = 0;         // DT_FLAGS_1 (DF_1_NODEFLIB)
 };
 
 // What ld.so knows before it looks for anything: the target, the environment, the cache.
@@ -56,8 +57,8 @@ struct search_environment {
   std::string lib;                             // $LIB
   std::string platform;                        // $PLATFORM
   std::filesystem::path cache_path = "/etc/ld.so.cache";
-  std::optional<ld_so_cache> cache;            // nullopt: missing or unusable
-  std::string cache_problem;                   // why it is unusable, for `tried`
+  std::optional<ld_so_cache> cache;  // nullopt: missing or unusable
+  std::string cache_problem;         // why it is unusable, for `tried`
   std::vector<std::filesystem::path> default_dirs;
 
   // The environment ld.so would have for a process running `executable` on this machine:
@@ -92,7 +93,9 @@ struct search_result {
   std::string found_by;  // "path", "RPATH", "LD_LIBRARY_PATH", "RUNPATH", "ld.so.cache",
                          // "default dirs"; "" when not found
   std::vector<search_attempt> tried;  // everything passed over, in order
-  bool stopped = false;  // a candidate that is not ELF ended the search, as in ld.so
+  // A candidate ld.so treats as a fatal error (not ELF, too short, the other byte order, not
+  // ET_DYN/ET_EXEC) ended the search, as it ends _dl_map_object.
+  bool stopped = false;
 };
 
 // Finds `name` for `chain` (the needing object first; must not be empty).

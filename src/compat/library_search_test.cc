@@ -12,9 +12,9 @@ namespace livemod::compat {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::cache_entry_spec;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using testing::cache_entry_spec;
 using testing::temp_dir;
 
 // A real shared object of this machine to place in directories as "libdep.so".
@@ -105,7 +105,8 @@ TEST_F(LibrarySearch, RpathIsInheritedFromTheLoaderChainButRunpathIsNot) {
   r = find_library("libdep.so", chain, env_);
   EXPECT_FALSE(r.path.has_value());
   EXPECT_THAT(tried_paths(r), ::testing::Contains(fs::path(dir("nowhere")) / "libdep.so"));
-  EXPECT_THAT(tried_paths(r), ::testing::Not(::testing::Contains(fs::path(dir("a")) / "libdep.so")));
+  EXPECT_THAT(tried_paths(r),
+              ::testing::Not(::testing::Contains(fs::path(dir("a")) / "libdep.so")));
 }
 
 TEST_F(LibrarySearch, OriginIsTheNeedingObjectsDirectory) {
@@ -151,8 +152,10 @@ TEST_F(LibrarySearch, LdLibraryPathSplitsAtColonAndSemicolonAndEmptyIsTheWorking
 }
 
 TEST_F(LibrarySearch, DynamicStringTokens) {
-  EXPECT_EQ(expand_dynamic_string_tokens("$ORIGIN/x:${ORIGIN}", "/o", "lib64", "x86_64"), "/o/x:/o");
-  EXPECT_EQ(expand_dynamic_string_tokens("/usr/$LIB/$PLATFORM", "/o", "lib/t", "plat"), "/usr/lib/t/plat");
+  EXPECT_EQ(expand_dynamic_string_tokens("$ORIGIN/x:${ORIGIN}", "/o", "lib64", "x86_64"),
+            "/o/x:/o");
+  EXPECT_EQ(expand_dynamic_string_tokens("/usr/$LIB/$PLATFORM", "/o", "lib/t", "plat"),
+            "/usr/lib/t/plat");
   EXPECT_EQ(expand_dynamic_string_tokens("/${LIB}x/${PLATFORM}", "/o", "L", "P"), "/Lx/P");
   // Not tokens: more identifier characters follow, an unknown name, an unclosed brace.
   EXPECT_EQ(expand_dynamic_string_tokens("$ORIGINAL/$HOME/${ORIGIN", "/o", "L", "P"),
@@ -167,7 +170,8 @@ TEST_F(LibrarySearch, LibAndPlatformAreExpandedInSearchPaths) {
 }
 
 TEST_F(LibrarySearch, AWrongMachineOrClassIsSkippedAndTheSearchGoesOn) {
-  testing::copy_with_machine(k_good, tmp_.dir("arm") / "libdep.so", EM_AARCH64 == env_.machine ? EM_X86_64 : EM_AARCH64);
+  testing::copy_with_machine(k_good, tmp_.dir("arm") / "libdep.so",
+                             EM_AARCH64 == env_.machine ? EM_X86_64 : EM_AARCH64);
   testing::copy_with_class(k_good, tmp_.dir("c32") / "libdep.so", ELFCLASS32);
   const fs::path good = place("good");
   const std::vector<search_object> chain = {needing({dir("arm"), dir("c32"), dir("good")}, {})};
@@ -196,8 +200,30 @@ TEST_F(LibrarySearch, AFileThatIsNotElfStopsTheSearchAsInLdSo) {
   EXPECT_THAT(r.tried[0].outcome, HasSubstr("invalid ELF header"));
 }
 
+TEST_F(LibrarySearch, TheOtherByteOrderOrAnObjectFileStopsTheSearch) {
+  place("good");
+  // EI_DATA and e_type (low byte, little-endian): fatal in open_verify, unlike a wrong machine.
+  testing::copy_with_byte(k_good, tmp_.dir("msb") / "libdep.so", EI_DATA, ELFDATA2MSB);
+  testing::copy_with_byte(k_good, tmp_.dir("rel") / "libdep.so", 16, ET_REL);
+  std::vector<search_object> chain = {needing({dir("msb"), dir("good")}, {})};
+  search_result r = find_library("libdep.so", chain, env_);
+  EXPECT_FALSE(r.path.has_value());
+  EXPECT_TRUE(r.stopped);
+  ASSERT_EQ(r.tried.size(), 1u);
+  EXPECT_THAT(r.tried[0].outcome, HasSubstr("data encoding"));
+
+  chain = {needing({dir("rel"), dir("good")}, {})};
+  r = find_library("libdep.so", chain, env_);
+  EXPECT_FALSE(r.path.has_value());
+  EXPECT_TRUE(r.stopped);
+  ASSERT_EQ(r.tried.size(), 1u);
+  EXPECT_THAT(r.tried[0].outcome, HasSubstr("not a shared object"));
+}
+
 TEST_F(LibrarySearch, AFileShorterThanAnElfHeaderStopsTheSearch) {
-  testing::write_text(tmp_.dir("short") / "libdep.so", "\x7f" "ELF");
+  testing::write_text(tmp_.dir("short") / "libdep.so",
+                      "\x7f"
+                      "ELF");
   place("good");
   const std::vector<search_object> chain = {needing({dir("short"), dir("good")}, {})};
   const search_result r = find_library("libdep.so", chain, env_);
@@ -239,8 +265,8 @@ TEST_F(LibrarySearch, CacheThenDefaultDirsUnlessNodeflib) {
   const fs::path cached = place("cached");
   const auto flags = ld_so_cache_flags(env_.cls, env_.machine);
   ASSERT_TRUE(flags.has_value());
-  const auto bytes = testing::build_new_cache({{0x0003, "libdep.so", "/wrong/arch/libdep.so"},
-                                              {*flags, "libdep.so", cached.string()}});
+  const auto bytes = testing::build_new_cache(
+      {{0x0003, "libdep.so", "/wrong/arch/libdep.so"}, {*flags, "libdep.so", cached.string()}});
   auto cache = ld_so_cache::parse(std::span<const std::byte>(bytes), "test");
   ASSERT_TRUE(cache.has_value());
   env_.cache = std::move(*cache);

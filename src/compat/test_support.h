@@ -74,6 +74,14 @@ inline void copy_with_class(const fs::path& from, const fs::path& to, unsigned c
   write_bytes(to, bytes);
 }
 
+// Copies `from` to `to`, setting the byte at `offset`.
+inline void copy_with_byte(const fs::path& from, const fs::path& to, std::size_t offset,
+                           unsigned char value) {
+  std::vector<char> bytes = read_bytes(from);
+  if (bytes.size() > offset) bytes[offset] = static_cast<char>(value);
+  write_bytes(to, bytes);
+}
+
 // e_machine of a little-endian ELF file, 0 if unreadable.
 inline std::uint16_t machine_of(const fs::path& path) {
   const std::vector<char> bytes = read_bytes(path);

@@ -395,8 +395,9 @@ TEST_F(bad_verneed, vn_next_ends_the_chain_early) {
   elf_bytes elf = this->elf();
   elf.write(needs_[0].offset + elf_bytes::vn_next, 4, 0);
   EXPECT_THAT(read(elf), HasCodeAndMessage(errc::corrupt_elf,
-                                           AllOf(HasSubstr("has 1 Verneed entries"),
-                                                 HasSubstr("sh_info says " + std::to_string(needs_.size())))));
+                                           HasSubstr("ends (vn_next is 0) after 1 of the " +
+                                                     std::to_string(needs_.size()) +
+                                                     " entries sh_info declares")));
 }
 
 TEST_F(bad_verneed, vn_next_loops_back_modulo_2_32) {
@@ -458,7 +459,15 @@ TEST_F(bad_verneed, vna_name_outside_dynstr) {
 TEST_F(bad_verneed, sh_info_larger_than_the_chain) {
   elf_bytes elf = this->elf();
   elf.set_shdr(elf.require_section(".gnu.version_r"), shdr::info, needs_.size() + 1);
-  EXPECT_THAT(read(elf), HasCodeAndMessage(errc::corrupt_elf, HasSubstr("sh_info says")));
+  EXPECT_THAT(read(elf), HasCodeAndMessage(errc::corrupt_elf, HasSubstr("entries sh_info declares")));
+}
+
+TEST_F(bad_verneed, sh_info_smaller_than_the_chain) {
+  elf_bytes elf = this->elf();
+  elf.set_shdr(elf.require_section(".gnu.version_r"), shdr::info, 1);
+  EXPECT_THAT(read(elf), HasCodeAndMessage(errc::corrupt_elf,
+                                           HasSubstr("has " + std::to_string(needs_.size()) +
+                                                     " entries, but sh_info declares 1")));
 }
 
 TEST_F(bad_verneed, patched_version_name_is_read_back) {
@@ -504,7 +513,7 @@ TEST_F(bad_verdef, vd_next_out_of_range) {
 TEST_F(bad_verdef, vd_next_ends_the_chain_early) {
   elf_bytes elf = this->elf();
   elf.write(defs_[0].offset + elf_bytes::vd_next, 4, 0);
-  EXPECT_THAT(read(elf), HasCodeAndMessage(errc::corrupt_elf, HasSubstr("sh_info says 3")));
+  EXPECT_THAT(read(elf), HasCodeAndMessage(errc::corrupt_elf, HasSubstr("after 1 of the 3 entries sh_info declares")));
 }
 
 TEST_F(bad_verdef, vd_cnt_zero) {

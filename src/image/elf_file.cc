@@ -11,8 +11,8 @@ namespace livemod::image_detail {
 namespace {
 
 constexpr const char* truncated_remedy =
-    "the file is cut short or still being written; rebuild it or copy it again";
-constexpr const char* corrupt_remedy = "the file is damaged; rebuild it or copy it again";
+    "if it is still being written wait for it to finish, else rebuild or copy it again";
+constexpr const char* corrupt_remedy = "rebuild the file or copy it again";
 
 // libelf refuses to work until the version is set; a function-local static makes the one call
 // thread-safe without a global constructor.
@@ -103,7 +103,7 @@ result<elf_file> elf_file::open(std::span<const std::byte> bytes, std::string fi
   const std::uint64_t size = bytes.size();
   if (size == 0) {
     return fail(errc::empty_file, std::move(file), "the file is empty (0 bytes)",
-                "it may still be being written; wait for the build to finish, or rebuild it");
+                "wait until it is fully written, or rebuild it");
   }
   if (size < SELFMAG || std::memcmp(bytes.data(), ELFMAG, SELFMAG) != 0) {
     std::string start;

@@ -18,6 +18,7 @@ constexpr std::string_view manifest_section = ".livemod.manifest";
 
 // A string section's text up to its first NUL (the manifest is a C string literal).
 std::string text_up_to_nul(std::span<const std::byte> raw) {
+  if (raw.empty()) return {};  // SHT_NOBITS or empty: memchr must not see a null pointer
   const auto* begin = reinterpret_cast<const char*>(raw.data());
   const void* nul = std::memchr(begin, '\0', raw.size());
   const std::size_t length =

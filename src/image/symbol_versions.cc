@@ -40,6 +40,19 @@ result<void> check_count(const elf_file& elf, const elf_section& section, std::u
   return {};
 }
 
+// The loader follows the next fields until 0 and readelf counts sh_info entries: a file where
+// the two disagree reads differently in each, so it is refused.
+error chain_length_error(const elf_file& elf, const std::string& where, const char* kind,
+                         const char* next, std::uint64_t walked, std::uint64_t declared) {
+  if (walked < declared) {
+    return elf.corrupt(std::string("the ") + kind + " chain of " + where + " ends (" + next +
+                       " is 0) after " + dec(walked) + " of the " + dec(declared) +
+                       " entries sh_info declares");
+  }
+  return elf.corrupt(std::string("the ") + kind + " chain of " + where + " has " + dec(walked) +
+                     " entries, but sh_info declares " + dec(declared));
+}
+
 result<void> read_verneed(const elf_file& elf, const elf_section& section,
                           symbol_version_tables& out) {
   auto strings = elf.linked_strings(section);
@@ -105,8 +118,7 @@ result<void> read_verneed(const elf_file& elf, const elf_section& section,
   }
   const std::uint64_t walked = data->d_size == 0 ? 0 : index + 1;
   if (walked != declared) {
-    return fail(elf.corrupt(where() + " has " + dec(walked) + " Verneed entries in its vn_next "
-                            "chain, but sh_info says " + dec(declared)));
+    return fail(chain_length_error(elf, where(), "Verneed", "vn_next", walked, declared));
   }
   return {};
 }
@@ -173,8 +185,7 @@ result<void> read_verdef(const elf_file& elf, const elf_section& section,
   }
   const std::uint64_t walked = data->d_size == 0 ? 0 : index + 1;
   if (walked != declared) {
-    return fail(elf.corrupt(where() + " has " + dec(walked) + " Verdef entries in its vd_next "
-                            "chain, but sh_info says " + dec(declared)));
+    return fail(chain_length_error(elf, where(), "Verdef", "vd_next", walked, declared));
   }
   return {};
 }

@@ -2,11 +2,10 @@
 // sections with libelf directly (the image layer has its own tests), then parsed.
 #include <fcntl.h>
 #include <gelf.h>
-#include <libelf.h>
-#include <unistd.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <libelf.h>
+#include <unistd.h>
 
 #include <optional>
 #include <string>
@@ -17,11 +16,11 @@
 namespace livemod {
 namespace {
 
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using testing_support::HasCode;
 using testing_support::HasCodeAndMessage;
 using testing_support::IsOk;
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 
 // The bytes of `section` in the ELF file at `path`, or nullopt (with a test failure) if absent.
 std::optional<std::string> read_section(const char* path, const char* section) {
@@ -44,8 +43,7 @@ std::optional<std::string> read_section(const char* path, const char* section) {
         const char* name = elf_strptr(elf, names, shdr.sh_name);
         if (!name || std::string(name) != section) continue;
         Elf_Data* data = elf_getdata(scn, nullptr);
-        out = data && data->d_buf ? std::string(static_cast<const char*>(data->d_buf),
-                                                data->d_size)
+        out = data && data->d_buf ? std::string(static_cast<const char*>(data->d_buf), data->d_size)
                                   : std::string();
       }
     }

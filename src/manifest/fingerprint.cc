@@ -1,10 +1,11 @@
 // Build fingerprints: reading them, comparing a module's with its host's, and this library's own.
+#include "livemod/sdk/fingerprint.h"
+
 #include <algorithm>
 #include <climits>
 #include <string>
 
 #include "livemod/manifest.h"
-#include "livemod/sdk/fingerprint.h"
 #include "manifest/json_fields.h"
 
 namespace livemod {
@@ -40,8 +41,8 @@ result<build_fingerprint> read_fingerprint(const json& value, const where& outer
     if (!v) return tl::unexpected(v.error());
     auto s = read_string(**v, w, member_path(prefix, key));
     if (!s) return tl::unexpected(s.error());
-    if (s->empty()) return tl::unexpected(wrong_field(w, member_path(prefix, key), **v,
-                                                      "a non-empty string"));
+    if (s->empty())
+      return tl::unexpected(wrong_field(w, member_path(prefix, key), **v, "a non-empty string"));
     out = std::move(*s);
     return {};
   };
@@ -62,12 +63,12 @@ result<build_fingerprint> read_fingerprint(const json& value, const where& outer
     return {};
   };
 
-  for (auto r : {str("compiler", fp.compiler), integer("compiler_major", 0, INT_MAX,
-                                                       fp.compiler_major),
-                 integer("cxx11_abi", -1, 1, fp.cxx11_abi), str("arch", fp.arch),
-                 boolean("exceptions", fp.exceptions), boolean("rtti", fp.rtti),
-                 boolean("glibcxx_debug", fp.glibcxx_debug), boolean("asan", fp.asan),
-                 boolean("tsan", fp.tsan)}) {
+  for (auto r :
+       {str("compiler", fp.compiler), integer("compiler_major", 0, INT_MAX, fp.compiler_major),
+        integer("cxx11_abi", -1, 1, fp.cxx11_abi), str("arch", fp.arch),
+        boolean("exceptions", fp.exceptions), boolean("rtti", fp.rtti),
+        boolean("glibcxx_debug", fp.glibcxx_debug), boolean("asan", fp.asan),
+        boolean("tsan", fp.tsan)}) {
     if (!r) return tl::unexpected(r.error());
   }
   return fp;

@@ -1,19 +1,20 @@
+#include "livemod/sdk/fingerprint.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <string>
 
 #include "livemod/manifest.h"
-#include "livemod/sdk/fingerprint.h"
 #include "testing/matchers.h"
 
 namespace livemod {
 namespace {
 
+using ::testing::HasSubstr;
 using testing_support::HasCode;
 using testing_support::HasCodeAndMessage;
 using testing_support::IsOk;
-using ::testing::HasSubstr;
 using level = fingerprint_difference::severity;
 
 build_fingerprint base() {
@@ -85,9 +86,10 @@ TEST(FingerprintTest, RefusesMissingAndMistypedFields) {
                                 HasSubstr("\"cxx11_abi\" is 2, expected an integer from -1 to 1")));
   EXPECT_THAT(parse_fingerprint(R"({"compiler":"","compiler_major":12})", "m.so"),
               HasCodeAndMessage(errc::manifest_schema, HasSubstr("a non-empty string")));
-  EXPECT_THAT(parse_fingerprint("[]", "m.so"),
-              HasCodeAndMessage(errc::manifest_schema,
-                                HasSubstr("m.so: the fingerprint is an array, expected an object")));
+  EXPECT_THAT(
+      parse_fingerprint("[]", "m.so"),
+      HasCodeAndMessage(errc::manifest_schema,
+                        HasSubstr("m.so: the fingerprint is an array, expected an object")));
   EXPECT_THAT(parse_fingerprint("{", "m.so"), HasCode(errc::manifest_bad_json));
   // The build writes fingerprints: the remedy is to rebuild, not to edit.
   auto r = parse_fingerprint(R"({"compiler":"gcc"})", "m.so");

@@ -49,11 +49,16 @@ std::string describe(const json& value) {
       while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
       return json(s.substr(0, cut)).dump() + "...";
     }
-    case json::value_t::array: return "an array";
-    case json::value_t::object: return "an object";
-    case json::value_t::binary: return "binary data";
-    case json::value_t::discarded: return "nothing";
-    default: return value.dump();  // numbers, booleans, null
+    case json::value_t::array:
+      return "an array";
+    case json::value_t::object:
+      return "an object";
+    case json::value_t::binary:
+      return "binary data";
+    case json::value_t::discarded:
+      return "nothing";
+    default:
+      return value.dump();  // numbers, booleans, null
   }
 }
 
@@ -83,8 +88,7 @@ result<std::string> read_string(const json& value, const where& w, std::string_v
 
 result<std::uint64_t> read_unsigned(const json& value, const where& w, std::string_view path,
                                     std::uint64_t min, std::uint64_t max) {
-  std::string expected =
-      "an integer from " + std::to_string(min) + " to " + std::to_string(max);
+  std::string expected = "an integer from " + std::to_string(min) + " to " + std::to_string(max);
   // nlohmann keeps non-negative integers as number_unsigned; negatives and fractions fail here.
   if (!value.is_number_unsigned()) return tl::unexpected(wrong_field(w, path, value, expected));
   auto n = value.get<std::uint64_t>();
@@ -94,8 +98,7 @@ result<std::uint64_t> read_unsigned(const json& value, const where& w, std::stri
 
 result<std::int64_t> read_integer(const json& value, const where& w, std::string_view path,
                                   std::int64_t min, std::int64_t max) {
-  std::string expected =
-      "an integer from " + std::to_string(min) + " to " + std::to_string(max);
+  std::string expected = "an integer from " + std::to_string(min) + " to " + std::to_string(max);
   if (value.is_number_unsigned()) {
     auto n = value.get<std::uint64_t>();
     if (max < 0 || n > static_cast<std::uint64_t>(max))
@@ -134,8 +137,8 @@ result<void> check_members(const json& object, const where& w, std::string_view 
     if (!nearest.empty()) cause += " (did you mean \"" + std::string(nearest) + "\"?)";
     std::string remedy = "remove it";
     if (allow_private) remedy += ", or prefix it with \"x-\" to keep private data";
-    return tl::unexpected(error(errc::manifest_schema, std::string(w.source), std::move(cause),
-                                std::move(remedy)));
+    return tl::unexpected(
+        error(errc::manifest_schema, std::string(w.source), std::move(cause), std::move(remedy)));
   }
   return {};
 }

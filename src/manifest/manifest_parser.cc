@@ -26,11 +26,11 @@ constexpr std::string_view k_name_rule =
     "a name of lowercase letters, digits, '_', '.' and '-', not starting with '.' or '-', "
     "at most 64 characters";
 
-constexpr std::array<std::string_view, 5> k_permissions = {
-    "filesystem.read", "filesystem.write", "network", "process.spawn", "threads"};
+constexpr std::array<std::string_view, 5> k_permissions = {"filesystem.read", "filesystem.write",
+                                                           "network", "process.spawn", "threads"};
 
 constexpr std::array<std::string_view, 10> k_top_level = {
-    "schema",     "name",         "version",      "abi",         "fingerprint",
+    "schema",       "name",       "version",      "abi",         "fingerprint",
     "dependencies", "interfaces", "state_schema", "permissions", "entry_points"};
 constexpr std::array<std::string_view, 3> k_dependency_members = {"name", "version", "kind"};
 constexpr std::array<std::string_view, 4> k_interface_members = {"id", "name", "methods",
@@ -42,7 +42,8 @@ bool is_c_identifier(std::string_view s) {
   if (s.empty() || s.size() > k_max_symbol) return false;
   auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
   if (!alpha(s[0])) return false;
-  return std::all_of(s.begin(), s.end(), [&](char c) { return alpha(c) || (c >= '0' && c <= '9'); });
+  return std::all_of(s.begin(), s.end(),
+                     [&](char c) { return alpha(c) || (c >= '0' && c <= '9'); });
 }
 
 error bad_json(std::string_view source, std::string_view text, const json::parse_error& e) {
@@ -77,13 +78,16 @@ class duplicate_finder {
   bool operator()(int /*depth*/, json::parse_event_t event, json& parsed) {
     using ev = json::parse_event_t;
     switch (event) {
-      case ev::object_start: frames_.push_back({false, 0, {}, {}}); break;
-      case ev::array_start: frames_.push_back({true, 0, {}, {}}); break;
+      case ev::object_start:
+        frames_.push_back({false, 0, {}, {}});
+        break;
+      case ev::array_start:
+        frames_.push_back({true, 0, {}, {}});
+        break;
       case ev::key: {
         frame& top = frames_.back();
         top.key = parsed.get<std::string>();
-        if (!top.keys.insert(top.key).second && first_duplicate_.empty())
-          first_duplicate_ = path();
+        if (!top.keys.insert(top.key).second && first_duplicate_.empty()) first_duplicate_ = path();
         break;
       }
       case ev::object_end:
@@ -91,7 +95,9 @@ class duplicate_finder {
         frames_.pop_back();
         element_done();
         break;
-      case ev::value: element_done(); break;
+      case ev::value:
+        element_done();
+        break;
     }
     return true;
   }
@@ -122,8 +128,7 @@ class duplicate_finder {
 // Reads one manifest; each step returns the first error it finds.
 class reader {
  public:
-  explicit reader(std::string_view source)
-      : source_(source), where_{source_, "manifest field"} {}
+  explicit reader(std::string_view source) : source_(source), where_{source_, "manifest field"} {}
 
   result<manifest> read(const json& root) {
     if (!root.is_object())
@@ -133,10 +138,10 @@ class reader {
     if (auto r = manifest_detail::check_members(root, where_, "", k_top_level, true); !r)
       return tl::unexpected(r.error());
     manifest m;
-    for (auto step : {&reader::read_schema, &reader::read_name, &reader::read_version,
-                      &reader::read_abi, &reader::read_fingerprint, &reader::read_dependencies,
-                      &reader::read_interfaces, &reader::read_state_schema,
-                      &reader::read_permissions, &reader::read_entry_points}) {
+    for (auto step :
+         {&reader::read_schema, &reader::read_name, &reader::read_version, &reader::read_abi,
+          &reader::read_fingerprint, &reader::read_dependencies, &reader::read_interfaces,
+          &reader::read_state_schema, &reader::read_permissions, &reader::read_entry_points}) {
       if (auto r = (this->*step)(root, m); !r) return tl::unexpected(r.error());
     }
     return m;
@@ -270,10 +275,14 @@ class reader {
         constexpr std::string_view expected = "one of \"required\", \"weak\", \"upward\"";
         auto k = manifest_detail::read_string(*kind, where_, kind_path, expected);
         if (!k) return tl::unexpected(k.error());
-        if (*k == "required") d.kind = dependency_kind::required;
-        else if (*k == "weak") d.kind = dependency_kind::weak;
-        else if (*k == "upward") d.kind = dependency_kind::upward;
-        else return tl::unexpected(manifest_detail::wrong_field(where_, kind_path, *kind, expected));
+        if (*k == "required")
+          d.kind = dependency_kind::required;
+        else if (*k == "weak")
+          d.kind = dependency_kind::weak;
+        else if (*k == "upward")
+          d.kind = dependency_kind::upward;
+        else
+          return tl::unexpected(manifest_detail::wrong_field(where_, kind_path, *kind, expected));
       }
       m.dependencies.push_back(std::move(d));
     }
@@ -284,7 +293,8 @@ class reader {
     constexpr std::string_view expected =
         "a hex string \"0x...\" of 1 to 16 digits or an unsigned integer";
     if (v.is_number_unsigned()) return v.get<std::uint64_t>();
-    if (!v.is_string()) return tl::unexpected(manifest_detail::wrong_field(where_, path, v, expected));
+    if (!v.is_string())
+      return tl::unexpected(manifest_detail::wrong_field(where_, path, v, expected));
     const auto& s = v.get_ref<const std::string&>();
     if (s.size() < 3 || s.size() > 18 || (s.compare(0, 2, "0x") != 0 && s.compare(0, 2, "0X") != 0))
       return tl::unexpected(manifest_detail::wrong_field(where_, path, v, expected));
@@ -292,10 +302,14 @@ class reader {
     for (std::size_t i = 2; i < s.size(); ++i) {
       char c = s[i];
       unsigned digit = 0;
-      if (c >= '0' && c <= '9') digit = static_cast<unsigned>(c - '0');
-      else if (c >= 'a' && c <= 'f') digit = static_cast<unsigned>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') digit = static_cast<unsigned>(c - 'A' + 10);
-      else return tl::unexpected(manifest_detail::wrong_field(where_, path, v, expected));
+      if (c >= '0' && c <= '9')
+        digit = static_cast<unsigned>(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        digit = static_cast<unsigned>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F')
+        digit = static_cast<unsigned>(c - 'A' + 10);
+      else
+        return tl::unexpected(manifest_detail::wrong_field(where_, path, v, expected));
       value = (value << 4) | digit;
     }
     return value;
@@ -334,8 +348,8 @@ class reader {
       decl.id = std::move(*s);
 
       if (const json* name = manifest_detail::member(item, "name")) {
-        auto n = manifest_detail::read_string(*name, where_,
-                                              manifest_detail::member_path(path, "name"));
+        auto n =
+            manifest_detail::read_string(*name, where_, manifest_detail::member_path(path, "name"));
         if (!n) return tl::unexpected(n.error());
         decl.name = std::move(*n);
       }
@@ -396,8 +410,8 @@ class reader {
     if (!v->is_object())
       return tl::unexpected(manifest_detail::wrong_field(
           where_, "entry_points", *v, "an object like {\"on_load\": \"calc_on_load\"}"));
-    if (auto r = manifest_detail::check_members(*v, where_, "entry_points",
-                                                k_entry_point_members, true);
+    if (auto r =
+            manifest_detail::check_members(*v, where_, "entry_points", k_entry_point_members, true);
         !r)
       return tl::unexpected(r.error());
     std::string* slots[] = {&m.entry_points.on_load, &m.entry_points.on_unload,
@@ -417,12 +431,12 @@ class reader {
     // with only one of them could never take part in a swap that keeps state.
     const auto& ep = m.entry_points;
     if (ep.save_state.empty() != ep.restore_state.empty())
-      return tl::unexpected(schema_error(
-          std::string("manifest field \"entry_points.") +
-          (ep.save_state.empty() ? "save_state" : "restore_state") +
-          "\" is missing, expected it beside \"entry_points." +
-          (ep.save_state.empty() ? "restore_state" : "save_state") +
-          "\" (state is saved by one version and restored by the next)"));
+      return tl::unexpected(
+          schema_error(std::string("manifest field \"entry_points.") +
+                       (ep.save_state.empty() ? "save_state" : "restore_state") +
+                       "\" is missing, expected it beside \"entry_points." +
+                       (ep.save_state.empty() ? "restore_state" : "save_state") +
+                       "\" (state is saved by one version and restored by the next)"));
     return {};
   }
 
@@ -448,9 +462,12 @@ std::uint32_t supported_abi_version() { return LIVEMOD_ABI_VERSION; }
 
 std::string_view to_string(dependency_kind kind) {
   switch (kind) {
-    case dependency_kind::required: return "required";
-    case dependency_kind::weak: return "weak";
-    case dependency_kind::upward: return "upward";
+    case dependency_kind::required:
+      return "required";
+    case dependency_kind::weak:
+      return "weak";
+    case dependency_kind::upward:
+      return "upward";
   }
   return "unknown";
 }
@@ -462,10 +479,10 @@ result<manifest> parse_manifest(std::string_view json_text, std::string_view sou
     duplicate_finder duplicates;
     json root = json::parse(json_text, std::ref(duplicates));
     if (!duplicates.first_duplicate().empty())
-      return fail(errc::manifest_schema, std::string(source),
-                  "manifest field \"" + duplicates.first_duplicate() +
-                      "\" appears twice in one object",
-                  "keep one of them");
+      return fail(
+          errc::manifest_schema, std::string(source),
+          "manifest field \"" + duplicates.first_duplicate() + "\" appears twice in one object",
+          "keep one of them");
     return reader(source).read(root);
   } catch (const json::parse_error& e) {
     return fail(bad_json(source, json_text, e));

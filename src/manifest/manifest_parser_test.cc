@@ -12,12 +12,12 @@ namespace livemod {
 namespace {
 
 using json = nlohmann::json;
-using testing_support::HasCode;
-using testing_support::HasCodeAndMessage;
-using testing_support::IsOk;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
+using testing_support::HasCode;
+using testing_support::HasCodeAndMessage;
+using testing_support::IsOk;
 
 // The full example from livemod/manifest.h, every field used.
 json full() {
@@ -123,10 +123,9 @@ TEST(ManifestTest, ReportsAMissingRequiredField) {
   for (const char* field : {"schema", "name", "version", "abi"}) {
     json j = minimal();
     j.erase(field);
-    EXPECT_THAT(parse(j),
-                HasCodeAndMessage(errc::manifest_schema,
-                                  StartsWith(std::string("libm.so: manifest field \"") + field +
-                                             "\" is missing, expected ")))
+    EXPECT_THAT(parse(j), HasCodeAndMessage(errc::manifest_schema,
+                                            StartsWith(std::string("libm.so: manifest field \"") +
+                                                       field + "\" is missing, expected ")))
         << field;
   }
 }
@@ -184,32 +183,42 @@ INSTANTIATE_TEST_SUITE_P(
         field_case{"/abi", 1.0, "\"abi\" is 1.0, expected an integer"},
         field_case{"/abi", nullptr, "\"abi\" is null, expected an integer"},
         field_case{"/fingerprint", "gcc", "\"fingerprint\" is \"gcc\", expected an object"},
-        field_case{"/fingerprint/rtti", "yes", "\"fingerprint.rtti\" is \"yes\", expected true "
-                                               "or false"},
-        field_case{"/dependencies", json::object(), "\"dependencies\" is an object, expected an "
-                                                    "array"},
-        field_case{"/dependencies/0", "math", "\"dependencies[0]\" is \"math\", expected an "
-                                              "object"},
+        field_case{"/fingerprint/rtti", "yes",
+                   "\"fingerprint.rtti\" is \"yes\", expected true "
+                   "or false"},
+        field_case{"/dependencies", json::object(),
+                   "\"dependencies\" is an object, expected an "
+                   "array"},
+        field_case{"/dependencies/0", "math",
+                   "\"dependencies[0]\" is \"math\", expected an "
+                   "object"},
         field_case{"/dependencies/1/name", true, "\"dependencies[1].name\" is true"},
-        field_case{"/dependencies/1/version", 1, "\"dependencies[1].version\" is 1, expected a "
-                                                 "version range"},
-        field_case{"/dependencies/1/kind", json::array(), "\"dependencies[1].kind\" is an "
-                                                          "array, expected one of"},
+        field_case{"/dependencies/1/version", 1,
+                   "\"dependencies[1].version\" is 1, expected a "
+                   "version range"},
+        field_case{"/dependencies/1/kind", json::array(),
+                   "\"dependencies[1].kind\" is an "
+                   "array, expected one of"},
         field_case{"/interfaces", "none", "\"interfaces\" is \"none\", expected an array"},
-        field_case{"/interfaces/0/id", 5, "\"interfaces[0].id\" is 5, expected a non-empty "
-                                          "string"},
+        field_case{"/interfaces/0/id", 5,
+                   "\"interfaces[0].id\" is 5, expected a non-empty "
+                   "string"},
         field_case{"/interfaces/0/name", 5, "\"interfaces[0].name\" is 5, expected a string"},
         field_case{"/interfaces/0/methods", "2", "\"interfaces[0].methods\" is \"2\""},
-        field_case{"/interfaces/0/layout_hash", true, "\"interfaces[0].layout_hash\" is true, "
-                                                      "expected a hex string"},
+        field_case{"/interfaces/0/layout_hash", true,
+                   "\"interfaces[0].layout_hash\" is true, "
+                   "expected a hex string"},
         field_case{"/state_schema", "1", "\"state_schema\" is \"1\", expected an integer"},
-        field_case{"/permissions", "network", "\"permissions\" is \"network\", expected an "
-                                              "array"},
+        field_case{"/permissions", "network",
+                   "\"permissions\" is \"network\", expected an "
+                   "array"},
         field_case{"/permissions/0", 1, "\"permissions[0]\" is 1, expected one of"},
-        field_case{"/entry_points", "calc_on_load", "\"entry_points\" is \"calc_on_load\", "
-                                                    "expected an object"},
-        field_case{"/entry_points/on_load", 0, "\"entry_points.on_load\" is 0, expected a c "
-                                               "identifier"}));
+        field_case{"/entry_points", "calc_on_load",
+                   "\"entry_points\" is \"calc_on_load\", "
+                   "expected an object"},
+        field_case{"/entry_points/on_load", 0,
+                   "\"entry_points.on_load\" is 0, expected a c "
+                   "identifier"}));
 
 // Each value of the right type but out of range.
 INSTANTIATE_TEST_SUITE_P(
@@ -224,12 +233,14 @@ INSTANTIATE_TEST_SUITE_P(
         field_case{"/name", std::string(65, 'a'), "at most 64 characters"},
         field_case{"/abi", 0, "\"abi\" is 0, expected an integer from 1 to 4294967295"},
         field_case{"/abi", -1, "\"abi\" is -1, expected an integer from 1"},
-        field_case{"/abi", 4294967296u, "\"abi\" is 4294967296, expected an integer from 1 to "
-                                        "4294967295"},
+        field_case{"/abi", 4294967296u,
+                   "\"abi\" is 4294967296, expected an integer from 1 to "
+                   "4294967295"},
         field_case{"/fingerprint/cxx11_abi", 3, "\"fingerprint.cxx11_abi\" is 3"},
         field_case{"/dependencies/1/name", "Log", "\"dependencies[1].name\" is \"Log\""},
-        field_case{"/dependencies/1/name", "math", "\"dependencies[1].name\" is \"math\", "
-                                                   "already listed"},
+        field_case{"/dependencies/1/name", "math",
+                   "\"dependencies[1].name\" is \"math\", "
+                   "already listed"},
         field_case{"/dependencies/1/name", "calculator", "the module's own name"},
         field_case{"/dependencies/1/kind", "optional",
                    "manifest field \"dependencies[1].kind\" is \"optional\", expected one of "
@@ -237,8 +248,9 @@ INSTANTIATE_TEST_SUITE_P(
         field_case{"/interfaces/0/id", "", "\"interfaces[0].id\" is \"\", expected a non-empty"},
         field_case{"/interfaces/1/id", "6f1c7a52-1f0e-4d3c-9b1e-2a7d3c1e9a01",
                    "\"interfaces[1].id\" is \"6f1c7a52-1f0e-4d3c-9b1e-2a7d3c1e9a01\", already"},
-        field_case{"/interfaces/0/methods", -1, "\"interfaces[0].methods\" is -1, expected an "
-                                                "integer from 0 to 4294967295"},
+        field_case{"/interfaces/0/methods", -1,
+                   "\"interfaces[0].methods\" is -1, expected an "
+                   "integer from 0 to 4294967295"},
         field_case{"/interfaces/0/methods", 4294967296u, "is 4294967296"},
         field_case{"/interfaces/0/layout_hash", "0x", "\"interfaces[0].layout_hash\" is \"0x\""},
         field_case{"/interfaces/0/layout_hash", "9e37", "is \"9e37\", expected a hex string"},
@@ -246,12 +258,14 @@ INSTANTIATE_TEST_SUITE_P(
         field_case{"/interfaces/0/layout_hash", "0xfg", "is \"0xfg\""},
         field_case{"/interfaces/0/layout_hash", -5, "is -5"},
         field_case{"/state_schema", -1, "\"state_schema\" is -1"},
-        field_case{"/permissions/1", "root", "\"permissions[1]\" is \"root\", expected one of "
-                                             "\"filesystem.read\", \"filesystem.write\", "
-                                             "\"network\", \"process.spawn\", \"threads\""},
+        field_case{"/permissions/1", "root",
+                   "\"permissions[1]\" is \"root\", expected one of "
+                   "\"filesystem.read\", \"filesystem.write\", "
+                   "\"network\", \"process.spawn\", \"threads\""},
         field_case{"/permissions/1", "network", "\"permissions[1]\" is \"network\", already"},
-        field_case{"/entry_points/on_load", "", "\"entry_points.on_load\" is \"\", expected a c "
-                                                "identifier"},
+        field_case{"/entry_points/on_load", "",
+                   "\"entry_points.on_load\" is \"\", expected a c "
+                   "identifier"},
         field_case{"/entry_points/on_load", "1load", "is \"1load\""},
         field_case{"/entry_points/on_unload", "calc-unload", "is \"calc-unload\""},
         field_case{"/entry_points/save_state", "ns::save", "is \"ns::save\""}));
@@ -259,17 +273,21 @@ INSTANTIATE_TEST_SUITE_P(
 // Keys nobody declared: typos must not pass.
 INSTANTIATE_TEST_SUITE_P(
     UnknownKey, ManifestFieldTest,
-    ::testing::Values(
-        field_case{"/verison", "1.0.0", "\"verison\" is unknown (did you mean \"version\"?)"},
-        field_case{"/permission", json::array(), "\"permission\" is unknown (did you mean "
-                                                 "\"permissions\"?)"},
-        field_case{"/colour", 1, "\"colour\" is unknown"},
-        field_case{"/dependencies/0/knd", "weak", "\"dependencies[0].knd\" is unknown (did you "
-                                                  "mean \"kind\"?)"},
-        field_case{"/interfaces/0/method", 2, "\"interfaces[0].method\" is unknown (did you mean "
-                                              "\"methods\"?)"},
-        field_case{"/entry_points/onload", "f", "\"entry_points.onload\" is unknown (did you "
-                                                "mean \"on_load\"?)"}));
+    ::testing::Values(field_case{"/verison", "1.0.0",
+                                 "\"verison\" is unknown (did you mean \"version\"?)"},
+                      field_case{"/permission", json::array(),
+                                 "\"permission\" is unknown (did you mean "
+                                 "\"permissions\"?)"},
+                      field_case{"/colour", 1, "\"colour\" is unknown"},
+                      field_case{"/dependencies/0/knd", "weak",
+                                 "\"dependencies[0].knd\" is unknown (did you "
+                                 "mean \"kind\"?)"},
+                      field_case{"/interfaces/0/method", 2,
+                                 "\"interfaces[0].method\" is unknown (did you mean "
+                                 "\"methods\"?)"},
+                      field_case{"/entry_points/onload", "f",
+                                 "\"entry_points.onload\" is unknown (did you "
+                                 "mean \"on_load\"?)"}));
 
 TEST(ManifestTest, UnknownKeyRemedySaysHowToKeepPrivateData) {
   json j = minimal();
@@ -295,8 +313,8 @@ TEST(ManifestTest, RefusesAnotherSchemaVersionWithAnUpgradeRemedy) {
   json j = minimal();
   j["schema"] = 2;
   auto m = parse(j);
-  ASSERT_THAT(m, HasCodeAndMessage(errc::manifest_schema,
-                                   HasSubstr("\"schema\" is 2, expected 1")));
+  ASSERT_THAT(m,
+              HasCodeAndMessage(errc::manifest_schema, HasSubstr("\"schema\" is 2, expected 1")));
   EXPECT_THAT(m.error().remedy(), HasSubstr("upgrade livemod"));
 }
 
@@ -345,10 +363,9 @@ TEST(ManifestTest, RefusesAManifestThatIsNotAnObject) {
 }
 
 TEST(ManifestTest, RefusesADuplicatedKeyNamingItsPath) {
-  EXPECT_THAT(parse_manifest(R"({"schema":1,"name":"a","version":"1.0.0","abi":1,"abi":2})",
-                             "libm.so"),
-              HasCodeAndMessage(errc::manifest_schema,
-                                HasSubstr("manifest field \"abi\" appears twice")));
+  EXPECT_THAT(
+      parse_manifest(R"({"schema":1,"name":"a","version":"1.0.0","abi":1,"abi":2})", "libm.so"),
+      HasCodeAndMessage(errc::manifest_schema, HasSubstr("manifest field \"abi\" appears twice")));
   EXPECT_THAT(parse_manifest(R"({"schema":1,"name":"a","version":"1.0.0","abi":1,
                                  "dependencies":[{"name":"b"},{"name":"c","kind":"weak",
                                  "kind":"upward"}]})",
@@ -372,9 +389,8 @@ class ManifestBadJsonTest : public ::testing::TestWithParam<bad_json_case> {};
 TEST_P(ManifestBadJsonTest, GivesTheByteOffset) {
   auto m = parse_manifest(GetParam().text, "libm.so");
   ASSERT_THAT(m, HasCode(errc::manifest_bad_json));
-  EXPECT_THAT(m.error().message(),
-              StartsWith("libm.so: manifest is not valid json at byte " +
-                         std::to_string(GetParam().byte) + " (line "));
+  EXPECT_THAT(m.error().message(), StartsWith("libm.so: manifest is not valid json at byte " +
+                                              std::to_string(GetParam().byte) + " (line "));
   EXPECT_THAT(m.error().message(), ::testing::Not(HasSubstr("json.exception")));
   EXPECT_EQ(m.error().remedy(), "fix the module's manifest json");
 }

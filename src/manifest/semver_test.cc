@@ -10,11 +10,11 @@
 namespace livemod {
 namespace {
 
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using testing_support::HasCode;
 using testing_support::HasCodeAndMessage;
 using testing_support::IsOk;
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 
 semver v(std::string_view text) {
   auto r = parse_semver(text);
@@ -48,10 +48,10 @@ TEST(SemverTest, ParsesTheLargestNumbers) {
 
 TEST(SemverTest, OrdersTheSpecExampleChain) {
   // semver.org 2.0, item 11.
-  std::vector<std::string> chain = {"1.0.0-alpha",      "1.0.0-alpha.1", "1.0.0-alpha.beta",
-                                    "1.0.0-beta",       "1.0.0-beta.2",  "1.0.0-beta.11",
-                                    "1.0.0-rc.1",       "1.0.0",         "1.0.1",
-                                    "1.1.0",            "2.0.0",         "10.0.0"};
+  std::vector<std::string> chain = {"1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta",
+                                    "1.0.0-beta",  "1.0.0-beta.2",  "1.0.0-beta.11",
+                                    "1.0.0-rc.1",  "1.0.0",         "1.0.1",
+                                    "1.1.0",       "2.0.0",         "10.0.0"};
   for (std::size_t i = 0; i + 1 < chain.size(); ++i) {
     EXPECT_LT(v(chain[i]), v(chain[i + 1])) << chain[i] << " < " << chain[i + 1];
     EXPECT_GT(v(chain[i + 1]), v(chain[i]));
@@ -63,7 +63,7 @@ TEST(SemverTest, ComparesNumbersNumericallyAndIdentifiersByAscii) {
   EXPECT_LT(v("1.9.0"), v("1.10.0"));
   EXPECT_LT(v("1.0.0-2"), v("1.0.0-10"));
   EXPECT_LT(v("1.0.0-99999999999999999999"), v("1.0.0-100000000000000000000"));
-  EXPECT_LT(v("1.0.0-999"), v("1.0.0-a"));      // numeric below alphanumeric
+  EXPECT_LT(v("1.0.0-999"), v("1.0.0-a"));       // numeric below alphanumeric
   EXPECT_LT(v("1.0.0-Beta"), v("1.0.0-alpha"));  // ASCII: uppercase first
   EXPECT_LT(v("1.0.0-alpha"), v("1.0.0-alpha.0"));
 }
@@ -83,8 +83,7 @@ class BadSemverTest : public ::testing::TestWithParam<bad_version> {};
 
 TEST_P(BadSemverTest, FailsWithTheReason) {
   auto r = parse_semver(GetParam().text);
-  EXPECT_THAT(r, HasCodeAndMessage(errc::manifest_bad_version,
-                                   HasSubstr(GetParam().reason)));
+  EXPECT_THAT(r, HasCodeAndMessage(errc::manifest_bad_version, HasSubstr(GetParam().reason)));
   if (!r) {
     EXPECT_THAT(r.error().message(), HasSubstr(std::string("\"") + GetParam().text + "\""));
     EXPECT_THAT(r.error().remedy(), HasSubstr("major.minor.patch"));

@@ -25,8 +25,8 @@ using term_list = std::vector<term>;  // all must hold; empty holds for every ve
 
 // A version as written in a range: up to three numbers, then wildcards or nothing.
 struct partial {
-  int given = 0;         // how many leading numbers were written (0..3)
-  semver version;        // the numbers, zero where not given; the pre-release when given == 3
+  int given = 0;   // how many leading numbers were written (0..3)
+  semver version;  // the numbers, zero where not given; the pre-release when given == 3
 };
 
 // Errors inside the parser carry only the reason; parse_version_range adds the range text.
@@ -72,8 +72,7 @@ step<partial> parse_partial(std::string_view token) {
         return tl::unexpected("in " + quoted(token) + ", " + quoted(part) +
                               " is neither a number nor a wildcard (x, X, *)");
       if (part.size() > 1 && part[0] == '0')
-        return tl::unexpected("in " + quoted(token) + ", " + quoted(part) +
-                              " has a leading zero");
+        return tl::unexpected("in " + quoted(token) + ", " + quoted(part) + " has a leading zero");
       auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), *fields[count]);
       if (ec != std::errc() || end != part.data() + part.size())
         return tl::unexpected("in " + quoted(token) + ", " + quoted(part) + " is too large");
@@ -263,11 +262,16 @@ step<term_list> parse_alternative(std::string_view text) {
 
 bool holds(const semver& v, rel op, const semver& bound) {
   switch (op) {
-    case rel::eq: return v == bound;
-    case rel::lt: return v < bound;
-    case rel::le: return v <= bound;
-    case rel::gt: return v > bound;
-    case rel::ge: return v >= bound;
+    case rel::eq:
+      return v == bound;
+    case rel::lt:
+      return v < bound;
+    case rel::le:
+      return v <= bound;
+    case rel::gt:
+      return v > bound;
+    case rel::ge:
+      return v >= bound;
   }
   return false;
 }
@@ -278,8 +282,8 @@ version_range::version_range() : text_("*"), alternatives_(1) {}
 
 result<version_range> parse_version_range(std::string_view text) {
   auto bad = [&](const std::string& reason) {
-    return fail(errc::manifest_bad_range, "",
-                quoted(text) + " is not a version range: " + reason, std::string(k_remedy));
+    return fail(errc::manifest_bad_range, "", quoted(text) + " is not a version range: " + reason,
+                std::string(k_remedy));
   };
   if (trim(text).empty()) return bad("it is empty; write \"*\" to accept any version");
 
@@ -299,11 +303,21 @@ result<version_range> parse_version_range(std::string_view text) {
       using op = version_range::comparator::op;
       op kind = op::eq;
       switch (t.op) {
-        case rel::eq: kind = op::eq; break;
-        case rel::lt: kind = op::lt; break;
-        case rel::le: kind = op::le; break;
-        case rel::gt: kind = op::gt; break;
-        case rel::ge: kind = op::ge; break;
+        case rel::eq:
+          kind = op::eq;
+          break;
+        case rel::lt:
+          kind = op::lt;
+          break;
+        case rel::le:
+          kind = op::le;
+          break;
+        case rel::gt:
+          kind = op::gt;
+          break;
+        case rel::ge:
+          kind = op::ge;
+          break;
       }
       set.push_back({kind, t.version});
     }
@@ -321,11 +335,21 @@ bool version_range::contains(const semver& v) const {
     for (const comparator& c : set) {
       rel r = rel::eq;
       switch (c.kind) {
-        case comparator::op::eq: r = rel::eq; break;
-        case comparator::op::lt: r = rel::lt; break;
-        case comparator::op::le: r = rel::le; break;
-        case comparator::op::gt: r = rel::gt; break;
-        case comparator::op::ge: r = rel::ge; break;
+        case comparator::op::eq:
+          r = rel::eq;
+          break;
+        case comparator::op::lt:
+          r = rel::lt;
+          break;
+        case comparator::op::le:
+          r = rel::le;
+          break;
+        case comparator::op::gt:
+          r = rel::gt;
+          break;
+        case comparator::op::ge:
+          r = rel::ge;
+          break;
       }
       if (!holds(v, r, c.version)) {
         all = false;
@@ -350,11 +374,21 @@ std::string version_range::canonical() const {
       const comparator& c = alternatives_[i][j];
       if (j > 0) out += " ";
       switch (c.kind) {
-        case comparator::op::eq: out += "="; break;
-        case comparator::op::lt: out += "<"; break;
-        case comparator::op::le: out += "<="; break;
-        case comparator::op::gt: out += ">"; break;
-        case comparator::op::ge: out += ">="; break;
+        case comparator::op::eq:
+          out += "=";
+          break;
+        case comparator::op::lt:
+          out += "<";
+          break;
+        case comparator::op::le:
+          out += "<=";
+          break;
+        case comparator::op::gt:
+          out += ">";
+          break;
+        case comparator::op::ge:
+          out += ">=";
+          break;
       }
       out += c.version.to_string();
     }

@@ -39,4 +39,10 @@ int run_inspect(output& out);
 void setup_check(CLI::App& app);
 int run_check(output& out);
 
+void setup_deps(CLI::App& app);
+int run_deps(output& out);
+
+void setup_load(CLI::App& app);
+int run_load(output& out);
+
 }  // namespace livemod::cli

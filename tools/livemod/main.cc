@@ -28,6 +28,10 @@ constexpr command k_commands[] = {
      run_inspect},
     {"check", "Check that a module can be loaded into a host, without loading it", setup_check,
      run_check},
+    {"deps", "Show a module's dependency graph, load order and init order, without loading it",
+     setup_deps, run_deps},
+    {"load", "Load modules and their dependencies, report the time each step took, unload them",
+     setup_load, run_load},
 };
 
 constexpr std::string_view k_exit_status_help =

@@ -7,10 +7,11 @@
 //   #include <livemod/sdk/module.hpp>
 //   static void load(livemod::sdk::host& host) {            // may throw
 //     if (!read_config()) throw livemod::sdk::failure(LIVEMOD_E_FAILED, "no config file");
+//     if (host.dependency("math") == livemod::sdk::host::dependency_state::absent) ...
 //     host.log(LIVEMOD_LOG_INFO, "calculator ready");
 //   }
-//   LIVEMOD_ON_LOAD(calculator_on_load, load)                // the manifest's entry_points.on_load
-//   LIVEMOD_ON_UNLOAD(calculator_on_unload, [] { flush(); })
+//   LIVEMOD_ON_LOAD(calculator_on_load, load);               // the manifest's entry_points.on_load
+//   LIVEMOD_ON_UNLOAD(calculator_on_unload, [] { flush(); });
 //
 // What the generated on_load does, in order:
 //   1. negotiates the ABI: a host requesting another version than LIVEMOD_ABI_VERSION gets
@@ -61,6 +62,27 @@ class host {
   void log(int level, const char* message) const noexcept {
     if (covers(offsetof(livemod_host_api, host) + sizeof(void*)) && api_->log && message)
       api_->log(api_->host, level, message);
+  }
+
+  // What became of the dependency `name` of the module being loaded (its manifest's
+  // "dependencies"): present (loaded; upward ones are initialized after this module), absent (a
+  // weak one that was not found or not in range), not_listed (the manifest does not name it),
+  // or unknown (this host does not say). Valid during on_load only.
+  enum class dependency_state { present, absent, not_listed, unknown };
+  dependency_state dependency(const char* name) const noexcept {
+    if (!covers(offsetof(livemod_host_api, dependency_present) + sizeof(void*)) ||
+        !api_->dependency_present || !name)
+      return dependency_state::unknown;
+    switch (api_->dependency_present(api_->host, name)) {
+      case 1:
+        return dependency_state::present;
+      case 0:
+        return dependency_state::absent;
+      case -1:
+        return dependency_state::not_listed;
+      default:
+        return dependency_state::unknown;
+    }
   }
 
   // The C table itself, for members newer than this header knows.
@@ -159,7 +181,8 @@ template <class F>
 std::int32_t on_load(const livemod_host_api* api, std::uint32_t requested_abi, const char* entry,
                      F&& body) noexcept {
   if (requested_abi != LIVEMOD_ABI_VERSION) {
-    report(host(api), "%s: the host requested livemod abi %u, this module was built for abi %d; "
+    report(host(api),
+           "%s: the host requested livemod abi %u, this module was built for abi %d; "
            "rebuild the module against the host's livemod sdk",
            entry, static_cast<unsigned>(requested_abi), LIVEMOD_ABI_VERSION);
     return -LIVEMOD_E_ABI;
@@ -190,19 +213,18 @@ void on_unload(const char* entry, F&& body) noexcept {
 // Defines the exported on_load entry point `symbol` (name it in the manifest's
 // entry_points.on_load) around `function`, a function or lambda taking livemod::sdk::host& or
 // nothing. Use at namespace scope.
-#define LIVEMOD_ON_LOAD(symbol, ...)                                                         \
-  extern "C" LIVEMOD_EXPORT std::int32_t symbol(const livemod_host_api* livemod_host_,       \
-                                                std::uint32_t livemod_abi_) noexcept {       \
-    return ::livemod::sdk::detail::on_load(livemod_host_, livemod_abi_, #symbol,             \
-                                           __VA_ARGS__);                                     \
-  }                                                                                          \
-  static_assert(std::is_convertible_v<decltype(&symbol), ::livemod_on_load_fn>,              \
+#define LIVEMOD_ON_LOAD(symbol, ...)                                                           \
+  extern "C" LIVEMOD_EXPORT std::int32_t symbol(const livemod_host_api* livemod_host_,         \
+                                                std::uint32_t livemod_abi_) noexcept {         \
+    return ::livemod::sdk::detail::on_load(livemod_host_, livemod_abi_, #symbol, __VA_ARGS__); \
+  }                                                                                            \
+  static_assert(std::is_convertible_v<decltype(&symbol), ::livemod_on_load_fn>,                \
                 "on_load must match livemod_on_load_fn")
 
 // Defines the exported on_unload entry point `symbol` around `function` (taking nothing).
-#define LIVEMOD_ON_UNLOAD(symbol, ...)                                                       \
-  extern "C" LIVEMOD_EXPORT void symbol() noexcept {                                         \
-    ::livemod::sdk::detail::on_unload(#symbol, __VA_ARGS__);                                 \
-  }                                                                                          \
-  static_assert(std::is_convertible_v<decltype(&symbol), ::livemod_on_unload_fn>,            \
+#define LIVEMOD_ON_UNLOAD(symbol, ...)                                            \
+  extern "C" LIVEMOD_EXPORT void symbol() noexcept {                              \
+    ::livemod::sdk::detail::on_unload(#symbol, __VA_ARGS__);                      \
+  }                                                                               \
+  static_assert(std::is_convertible_v<decltype(&symbol), ::livemod_on_unload_fn>, \
                 "on_unload must match livemod_on_unload_fn")

@@ -92,7 +92,7 @@ result<mapped_file> mapped_file::open(const std::filesystem::path& path) {
   }
   if (st.st_size == 0) {
     return fail(errc::empty_file, path.string(), "the file is empty (0 bytes)",
-                "it may still be being written; wait for the build to finish, or rebuild it");
+                "wait until it is fully written, or rebuild it");
   }
   if (static_cast<std::uintmax_t>(st.st_size) > std::numeric_limits<std::size_t>::max()) {
     return fail(errc::io_error, path.string(),

@@ -1,5 +1,6 @@
 // library::open_in and library::namespace_id on Linux: dlmopen namespaces (glibc's link-map
-// lists). A library opened in a fresh namespace gets its own copy of everything it needs,
+// lists); and identify_file, the (device, inode) by which the dynamic linker, and the
+// registry after it, tell one loaded file from another. A library opened in a fresh namespace gets its own copy of everything it needs,
 // libc included, so two versions of a module with the same symbol names live side by side.
 //
 // dlmopen is a GNU extension, so this file assumes glibc, which keeps dlerror's text per
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -76,6 +78,32 @@ error classify(const std::string& file, link_namespace where, const std::string&
 }
 
 }  // namespace
+
+result<file_identity> identify_file(const std::filesystem::path& path) {
+  const std::string& file = path.native();
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) {
+    const int err = errno;
+    const std::string text = std::strerror(err);
+    if (err == ENOENT || err == ENOTDIR)
+      return fail(error(errc::file_not_found, file, "no such file", "check the path").with_os_text(text));
+    if (err == EACCES)
+      return fail(error(errc::permission_denied, file, "cannot be looked at by this process",
+                        "give the directories on the path search permission (chmod a+x)")
+                      .with_os_text(text));
+    return fail(error(errc::io_error, file, "stat failed: " + text).with_os_text(text));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return fail(errc::not_a_regular_file, file, "is not a regular file",
+                "pass the path of a shared library file");
+  }
+  file_identity id;
+  id.device = static_cast<std::uint64_t>(st.st_dev);
+  id.inode = static_cast<std::uint64_t>(st.st_ino);
+  id.size = static_cast<std::uint64_t>(st.st_size);
+  id.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+  return id;
+}
 
 result<library> library::open_in(link_namespace where, const std::filesystem::path& path,
                                  open_flags flags) {

@@ -2,10 +2,10 @@
 // LIVEMOD_ON_UNLOAD, called through their C pointers, never let an exception out. The module is
 // loaded with dlopen directly so this test depends on nothing but the SDK headers.
 #include <dlfcn.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstddef>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,7 +24,16 @@ struct log_line {
 // A host API whose logger records what the module says.
 struct recording_host {
   std::vector<log_line> lines;
-  livemod_host_api api{sizeof(livemod_host_api), LIVEMOD_ABI_VERSION, &record, this};
+  livemod_host_api api{};  // members this test does not set stay zero (NULL)
+
+  recording_host() {
+    api.size = sizeof(livemod_host_api);
+    api.abi_version = LIVEMOD_ABI_VERSION;
+    api.log = &record;
+    api.host = this;
+  }
+  recording_host(const recording_host&) = delete;
+  recording_host& operator=(const recording_host&) = delete;
 
   static void record(void* self, int level, const char* message) {
     static_cast<recording_host*>(self)->lines.push_back({level, message});
@@ -118,6 +127,34 @@ TEST_F(SdkTest, SuccessAnswersTheAbiVersion) {
   ASSERT_EQ(host.lines.size(), 1u);
   EXPECT_EQ(host.lines[0].level, LIVEMOD_LOG_INFO);
   EXPECT_EQ(host.lines[0].text, "loaded");
+}
+
+TEST_F(SdkTest, DependencyStateComesFromTheHost) {
+  livemod_on_load_fn load = on_load("throwing_on_load_asks");
+  ASSERT_NE(load, nullptr);
+  struct answer {
+    int32_t value;
+    const char* logged;
+  };
+  for (answer a : {answer{1, "math present"}, answer{0, "math absent"},
+                   answer{-1, "math not listed"}, answer{7, "math unknown"}}) {
+    recording_host host;
+    static int32_t reply;
+    reply = a.value;
+    host.api.dependency_present = [](void*, const char* name) -> int32_t {
+      return std::string(name) == "math" ? reply : -1;
+    };
+    EXPECT_EQ(load(&host.api, LIVEMOD_ABI_VERSION), LIVEMOD_ABI_VERSION);
+    ASSERT_EQ(host.lines.size(), 1u);
+    EXPECT_EQ(host.lines[0].text, a.logged);
+  }
+  // An older host, whose table ends before dependency_present: the module must not read it.
+  recording_host old_host;
+  old_host.api.size = offsetof(livemod_host_api, dependency_present);
+  old_host.api.dependency_present = [](void*, const char*) -> int32_t { return 1; };
+  EXPECT_EQ(load(&old_host.api, LIVEMOD_ABI_VERSION), LIVEMOD_ABI_VERSION);
+  ASSERT_EQ(old_host.lines.size(), 1u);
+  EXPECT_EQ(old_host.lines[0].text, "math unknown");
 }
 
 TEST_F(SdkTest, AbiMismatchIsReportedWithoutRunningTheModule) {

@@ -1,7 +1,6 @@
 // Entry points written with livemod/sdk/module.hpp whose C++ bodies throw, fail or succeed;
 // sdk_test calls each through its C pointer and checks what reaches the host.
 #include <livemod/sdk/module.hpp>
-
 #include <stdexcept>
 
 namespace {
@@ -33,6 +32,25 @@ void load_ok(livemod::sdk::host& host) {
   host.log(LIVEMOD_LOG_INFO, host.abi_version() == LIVEMOD_ABI_VERSION ? "loaded" : "odd abi");
 }
 
+// Logs what the host says of the dependency "math": the typed face over dependency_present.
+void load_asks(livemod::sdk::host& host) {
+  using state = livemod::sdk::host::dependency_state;
+  switch (host.dependency("math")) {
+    case state::present:
+      host.log(LIVEMOD_LOG_INFO, "math present");
+      break;
+    case state::absent:
+      host.log(LIVEMOD_LOG_INFO, "math absent");
+      break;
+    case state::not_listed:
+      host.log(LIVEMOD_LOG_INFO, "math not listed");
+      break;
+    case state::unknown:
+      host.log(LIVEMOD_LOG_INFO, "math unknown");
+      break;
+  }
+}
+
 }  // namespace
 
 extern "C" LIVEMOD_EXPORT int throwing_calls() { return calls; }
@@ -42,6 +60,7 @@ LIVEMOD_ON_LOAD(throwing_on_load_int, load_throws_int);
 LIVEMOD_ON_LOAD(throwing_on_load_failure, load_fails);
 LIVEMOD_ON_LOAD(throwing_on_load_code, load_returns_code);
 LIVEMOD_ON_LOAD(throwing_on_load_ok, load_ok);
+LIVEMOD_ON_LOAD(throwing_on_load_asks, load_asks);
 LIVEMOD_ON_UNLOAD(throwing_on_unload, [] {
   ++calls;
   throw std::logic_error("unload went wrong");

@@ -1,0 +1,279 @@
+// File: livemod/live.h
+//
+// Hot swap: a live_module hosts one module and replaces it with a new version while callers
+// keep calling; live<Api> is the callers' handle to whichever version is current.
+//
+//   livemod::live_options opt;
+//   opt.interface_id = "svc-api-1";                      // the table callers use
+//   auto mod = livemod::live_module::create(opt);       // result<std::unique_ptr<live_module>>
+//   (*mod)->swap_to("build/libsvc.so");                 // the first version
+//   livemod::live<svc_api> svc(**mod);
+//   auto n = svc.call([](const svc_api& a) { return a.version(); });   // result<int32_t>
+//   { auto s = svc.scope(); for (...) s->bump(); }      // a batch under one read-side section
+//
+// A swap runs these steps; each failing step leaves the old version serving and reports an
+// event with the cause (docs/hot-swap.md): stage (a copy in a private 0700 shadow dir under a
+// name unique to the version), preflight (check() + same module name + compatible interface +
+// no downgrade unless forced), load beside the old one (on_load with ABI negotiation and a
+// timeout), migrate state (old save_state -> {schema, bytes} -> new restore_state), publish,
+// health check, grace period (an RCU grace period: no thread is still inside the old table),
+// on_unload and dlclose of the old image under the crash guard, and a check of /proc/self/maps
+// that it is gone (or why not: image pins). While a new version has served fewer than
+// `probation_calls` guarded calls, a crash in one of them rolls back to the previous version
+// with the state that version had.
+//
+// Threads: live<Api>::call and scope are wait-free (an RCU read-side section of liburcu's memb
+// flavour, inlined: no lock, no atomic read-modify-write, no allocation) except during probation,
+// when a call is guarded and counted with one relaxed fetch_add. A thread is registered with
+// RCU on its first call and unregistered when it exits. A scope must not be held across a swap
+// request made on the same thread (swap_to waits for a grace period: it would wait for itself).
+// swap_to, rollback and request_swap may be called from any thread, swaps run one at a time; the
+// event callback runs on the thread that ran the swap (the engine's worker for request_swap and
+// crash rollbacks), never concurrently with itself. Destroying the live_module while a live<Api>
+// call or scope is in progress is undefined: stop callers first.
+#pragma once
+
+#ifndef _LGPL_SOURCE
+#define _LGPL_SOURCE  // inline liburcu's read side (LGPL allows it for these small functions)
+#endif
+#include <urcu/urcu-memb.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "livemod/check.h"
+#include "livemod/crash_guard.h"
+#include "livemod/error.h"
+
+#if defined(__SANITIZE_THREAD__)
+#define LIVEMOD_TSAN 1
+extern "C" void __tsan_release(void* addr);
+extern "C" void __tsan_acquire(void* addr);
+#else
+#define LIVEMOD_TSAN 0
+#endif
+
+namespace livemod {
+
+class live_engine;
+
+struct live_options {
+  // The interface whose table callers use: one of the manifest's "interfaces" ids, found with
+  // the module's livemod_get_api (livemod/sdk/state.h). Required.
+  std::string interface_id;
+  // Where versions are staged; empty: a fresh mkdtemp dir under $TMPDIR (or /tmp), mode 0700,
+  // removed with the live_module.
+  std::filesystem::path shadow_dir;
+  // How long on_load may run before the version is given up (its image stays loaded, abandoned).
+  std::chrono::milliseconds on_load_timeout{2000};
+  // Guarded calls a new version must serve before it is trusted; a crash before that rolls back.
+  std::uint64_t probation_calls = 100;
+  // Versions kept on disk for rollback (the current one included), at least 2.
+  std::size_t history = 3;
+  // Called after publish with the new table; an error rolls back to the previous version.
+  std::function<result<void>(const void* api)> health_check;
+  // Passed to check() at preflight.
+  check_options check;
+  // Called with every event, on the thread running the swap.
+  std::function<void(const struct live_event&)> on_event;
+};
+
+enum class live_event_kind : std::uint8_t {
+  swapped,            // a new version serves (to_version); timings filled in
+  refused,            // the swap stopped at `step`, the old version keeps serving; `cause` says why
+  rolled_back,        // back to to_version after `cause` (a crash, a failed health check, a request)
+  unloaded,           // the old image was unmapped (from_version), timings of grace and unload
+  unload_incomplete,  // the old image is still mapped; `cause` says why (pins, on_unload crashed)
+  abandoned,          // on_load timed out: that image stays loaded and is never called again
+};
+std::string_view to_string(live_event_kind kind) noexcept;
+
+enum class swap_step : std::uint8_t { stage, preflight, load, migrate, publish, health, grace, unload };
+std::string_view to_string(swap_step step) noexcept;
+
+struct swap_timings {
+  std::chrono::nanoseconds stage{}, preflight{}, load{}, migrate{}, publish{}, grace{}, unload{};
+  std::chrono::nanoseconds to_publish() const { return stage + preflight + load + migrate + publish; }
+};
+
+struct live_event {
+  live_event_kind kind = live_event_kind::swapped;
+  swap_step step = swap_step::stage;
+  std::string module;               // the manifest's name
+  std::string from_version;         // "" when nothing served before
+  std::string to_version;           // "" when nothing serves after
+  std::uint64_t sequence = 0;       // the engine's number for the version concerned
+  std::filesystem::path path;       // the file the swap came from
+  std::optional<error> cause;       // refused, rolled_back, unload_incomplete, abandoned
+  swap_timings timings;
+};
+
+struct swap_flags {
+  bool force = false;  // allow a downgrade
+};
+
+struct live_stats {
+  std::uint64_t swaps = 0, refused = 0, rollbacks = 0, requested = 0, coalesced = 0;
+  std::uint64_t unloaded = 0, unload_incomplete = 0, abandoned = 0;
+};
+
+namespace detail {
+// One published version as callers see it; immutable but for the probation counters.
+struct live_table {
+  const void* api = nullptr;
+  std::uint64_t sequence = 0;
+  live_engine* engine = nullptr;
+  std::uint64_t probation_limit = 0;
+  std::atomic<bool> probation{false};
+  std::atomic<std::uint64_t> probation_calls{0};
+};
+
+extern thread_local bool rcu_thread_registered;
+void register_rcu_thread() noexcept;  // out of line: the first call on each thread
+inline void ensure_rcu_thread() noexcept {
+  if (__builtin_expect(!rcu_thread_registered, 0)) register_rcu_thread();
+}
+// The guarded slow path of a call during probation: counts the call, reports a crash.
+void probation_call_done(live_table* table, bool crashed, const error* cause) noexcept;
+error no_version_error();
+}  // namespace detail
+
+class live_module {
+ public:
+  // Errors: swap_stage_failed (the shadow dir cannot be made), bad options (no interface_id).
+  static result<std::unique_ptr<live_module>> create(live_options options);
+  ~live_module();
+  live_module(const live_module&) = delete;
+  live_module& operator=(const live_module&) = delete;
+
+  // Swaps to the file at `path` now, on this thread, and returns when the old version is
+  // unloaded (or the swap refused). The first call loads the first version. Errors (the old
+  // version keeps serving): swap_stage_failed, swap_preflight_failed with the check's finding,
+  // module_renamed, interface_incompatible, downgrade_refused, init_failed, on_load_timeout,
+  // state_migration_failed, health_check_failed.
+  result<swap_timings> swap_to(const std::filesystem::path& path, swap_flags flags = {});
+  // Queues a swap for the engine's worker thread; a request made while another is pending
+  // replaces it (coalesced: the last one wins). Returns at once.
+  void request_swap(const std::filesystem::path& path, swap_flags flags = {});
+  // Blocks until no request is pending or running (for tests and the CLI).
+  void wait_idle();
+  // Back to the previous version in history, with the state it had when it was replaced.
+  // Errors: no_previous_version, and the load errors.
+  result<void> rollback();
+
+  // The module's name and version now serving ("" when none), the shadow dir, counters.
+  std::string current_version() const;
+  std::string module_name() const;
+  std::filesystem::path shadow_dir() const;
+  live_stats stats() const;
+
+  live_engine& engine() noexcept { return *engine_; }
+
+ private:
+  explicit live_module(std::unique_ptr<live_engine> e);
+  std::unique_ptr<live_engine> engine_;
+};
+
+// The engine's published pointer, read by live<Api>.
+namespace detail {
+live_table* const* published_slot(live_engine& e) noexcept;
+// rcu_dereference, spelled with the compiler's atomic builtin (a plain load on x86-64 and a
+// dependency-ordered one elsewhere) so ThreadSanitizer sees it pair with the engine's
+// release store (rcu_assign_pointer); liburcu 0.13 spells it as a volatile load otherwise.
+inline live_table* load_published(live_table* const* slot) noexcept {
+  return __atomic_load_n(slot, __ATOMIC_CONSUME);
+}
+}  // namespace detail
+
+// A caller's handle to the current table of a live_module. Cheap to copy; does not own it.
+template <class Api>
+class live {
+ public:
+  explicit live(live_module& m) noexcept : slot_(detail::published_slot(m.engine())) {}
+
+  // Calls f(const Api&) on the version current at entry; the whole call sees that version.
+  // Returns f's value, or: no_version_loaded (nothing published), module_crashed /
+  // stack_overflow (during probation, when the call crashed: the engine rolls back).
+  template <class F>
+  auto call(F&& f) const noexcept -> result<std::invoke_result_t<F&, const Api&>> {
+    using value_type = std::invoke_result_t<F&, const Api&>;
+    read_section section;
+    detail::live_table* t = detail::load_published(slot_);
+    if (__builtin_expect(t == nullptr, 0)) return tl::unexpected<error>(detail::no_version_error());
+    tsan_release release{t};
+    const Api& api = *static_cast<const Api*>(t->api);
+    if (__builtin_expect(!t->probation.load(std::memory_order_relaxed), 1)) {
+      if constexpr (std::is_void_v<value_type>) {
+        f(api);
+        return {};
+      } else {
+        return f(api);
+      }
+    }
+    auto r = guarded_call([&] { return f(api); }, guard_options{guard_mode::fast, nullptr});
+    detail::probation_call_done(t, !r, r ? nullptr : &r.error());
+    return r;
+  }
+
+  // A read-side section over a batch of calls: every call through it reaches one version.
+  // Not crash-guarded and not counted for probation. Holds no lock; must not outlive the
+  // live_module, and must not be held by a thread that then calls swap_to or rollback.
+  class scope_guard {
+   public:
+    explicit scope_guard(detail::live_table* const* slot) noexcept {
+      detail::ensure_rcu_thread();
+      urcu_memb_read_lock();
+      table_ = detail::load_published(slot);
+    }
+    ~scope_guard() {
+#if LIVEMOD_TSAN
+      if (table_) __tsan_release(table_);
+#endif
+      urcu_memb_read_unlock();
+    }
+    scope_guard(const scope_guard&) = delete;
+    scope_guard& operator=(const scope_guard&) = delete;
+    explicit operator bool() const noexcept { return table_ != nullptr; }
+    // The table; only when operator bool is true.
+    const Api* operator->() const noexcept { return static_cast<const Api*>(table_->api); }
+    const Api& operator*() const noexcept { return *static_cast<const Api*>(table_->api); }
+    std::uint64_t sequence() const noexcept { return table_ ? table_->sequence : 0; }
+
+   private:
+    detail::live_table* table_;
+  };
+  scope_guard scope() const noexcept { return scope_guard(slot_); }
+
+ private:
+  struct read_section {
+    read_section() noexcept {
+      detail::ensure_rcu_thread();
+      urcu_memb_read_lock();
+    }
+    ~read_section() { urcu_memb_read_unlock(); }
+    read_section(const read_section&) = delete;
+    read_section& operator=(const read_section&) = delete;
+  };
+  // TSan cannot see an RCU grace period: each reader releases the table it used, and the
+  // engine acquires it after synchronize_rcu, before it frees anything.
+  struct tsan_release {
+    detail::live_table* table;
+    ~tsan_release() {
+#if LIVEMOD_TSAN
+      __tsan_release(table);
+#endif
+    }
+  };
+  detail::live_table* const* slot_;
+};
+
+}  // namespace livemod
