@@ -27,6 +27,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -230,6 +231,7 @@ int main(int argc, char** argv) {
 
   clock_type::duration dl{}, reg{}, cached{};
   breakdown first, again;
+  livemod::load_report last;
   for (int round = 0; round < o.rounds; ++round) {
     const auto d = plain_dlopen(g);
     const auto r = through_registry(o, g);
@@ -238,6 +240,7 @@ int main(int argc, char** argv) {
     cached += r.cached;
     first.add(r.report);
     again.add(r.cached_report);
+    last = r.report;
     std::printf("round %d: dlopen %.3f s, registry %.3f s, registry (cached preflight) %.3f s\n",
                 round + 1, seconds(d), seconds(r.first), seconds(r.cached));
     std::fflush(stdout);
@@ -259,6 +262,11 @@ int main(int argc, char** argv) {
               millis(again.map) / n, millis(again.init) / n);
   std::printf("  preflight per module            %9.3f ms\n",
               millis(first.check) / n / static_cast<double>(o.modules));
+  // The startup report of the last fresh load, first rows: what a host would print.
+  const auto& rows = last.loaded;
+  const std::size_t shown = std::min<std::size_t>(rows.size(), 5);
+  std::printf("\nstartup report, first %zu of %zu rows:\n%s", shown, rows.size(),
+              livemod::format_timings(std::span(rows.data(), shown), last.resolve).c_str());
 
   if (temporary) {
     std::error_code ec;

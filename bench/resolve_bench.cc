@@ -27,20 +27,20 @@ generated make_graph(std::size_t n) {
   g.nodes.reserve(n);
   std::vector<bool> needed(n, false);
   for (std::size_t i = 0; i < n; ++i) {
-    livemod::module_node node{"m" + std::to_string(i), version,
-                              "/bench/libm" + std::to_string(i) + ".so", {}};
+    livemod::module_node node{
+        "m" + std::to_string(i), version, "/bench/libm" + std::to_string(i) + ".so", {}};
     const std::size_t fan = i == 0 ? 0 : 1 + rng() % 3;
     for (std::size_t k = 0; k < fan; ++k) {
       const std::size_t target = rng() % i;
       const bool weak = rng() % 10 == 0;
-      node.dependencies.push_back({"m" + std::to_string(target), caret,
-                                   weak ? livemod::dependency_kind::weak
-                                        : livemod::dependency_kind::required});
+      node.dependencies.push_back(
+          {"m" + std::to_string(target), caret,
+           weak ? livemod::dependency_kind::weak : livemod::dependency_kind::required});
       needed[target] = true;
     }
     if (rng() % 20 == 0)
-      node.dependencies.push_back({"absent" + std::to_string(i), caret,
-                                   livemod::dependency_kind::weak});
+      node.dependencies.push_back(
+          {"absent" + std::to_string(i), caret, livemod::dependency_kind::weak});
     g.nodes.push_back(std::move(node));
   }
   for (std::size_t i = 0; i < n; ++i)

@@ -9,6 +9,7 @@ packages=(
   nlohmann-json3-dev libexpected-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   g++-aarch64-linux-gnu gcc-i686-linux-gnu      # foreign-arch fixture modules
+  graphviz                                      # `dot -Tsvg` renders `livemod deps --dot` in a test
 )
 
 missing=()

@@ -103,19 +103,20 @@ std::vector<std::filesystem::path> module_candidates(std::string_view name,
 //   bad_module_name   the name is not a module name (check_module_name)
 //   module_not_found  no candidate is a regular file; the message lists every candidate
 //                     tried, in order, and why a candidate that exists was passed over
-result<std::filesystem::path> find_module(std::string_view name,
-                                          const module_search_path& search);
+result<std::filesystem::path> find_module(std::string_view name, const module_search_path& search);
 
 // What a host asks for: a module name, looked up on the search path, or a file, taken as is
 // (an explicit path is the host's own choice, so it is not searched nor checked as a name).
 class module_ref {
  public:
   static module_ref named(std::string name) { return module_ref(std::move(name), {}); }
-  static module_ref from_path(std::filesystem::path file) { return module_ref({}, std::move(file)); }
+  static module_ref from_path(std::filesystem::path file) {
+    return module_ref({}, std::move(file));
+  }
 
   bool is_path() const noexcept { return !file_.empty(); }
-  const std::string& name() const noexcept { return name_; }             // "" for a path
-  const std::filesystem::path& path() const noexcept { return file_; }   // "" for a name
+  const std::string& name() const noexcept { return name_; }            // "" for a path
+  const std::filesystem::path& path() const noexcept { return file_; }  // "" for a name
   // The name, or the path as text: what messages call it.
   std::string display() const { return is_path() ? file_.string() : name_; }
 
@@ -153,7 +154,7 @@ node_provider memory_provider(std::vector<module_node> nodes);
 struct module_reason {
   std::optional<std::size_t> dependent;  // index of the module that needs it; none: requested
   dependency_kind kind = dependency_kind::required;
-  std::string range;                     // the dependent's range text ("^2.0"), "" if requested
+  std::string range;  // the dependent's range text ("^2.0"), "" if requested
 };
 
 // One dependency of a resolved module, in manifest order.

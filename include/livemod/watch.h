@@ -147,6 +147,12 @@ class module_watcher {
   std::unique_ptr<impl> impl_;
 };
 
+// The check a `changed` event has passed, for a consumer to repeat on what it did with the file
+// (a staged copy): a regular, non-empty ELF file whose program and section header tables end
+// inside it, unchanged between two fstat calls. Reads 64 bytes with pread; never maps or loads.
+// Errors: file_not_found, file_incomplete (the cause says what is missing).
+result<file_stamp> check_complete(const std::filesystem::path& path);
+
 // True for names editors and build tools write before the real file, which are never reported:
 // dotfiles (".#x", ".x.swp", ".nfs..."), "x~", "#x#", "4913" (vim's probe), and names ending in
 // ".swp", ".swo", ".swx", ".tmp", ".temp", ".part", ".partial", ".bak", ".orig", or carrying such

@@ -110,7 +110,8 @@ result<elf_file> elf_file::open(std::span<const std::byte> bytes, std::string fi
     for (std::size_t i = 0; i < bytes.size() && i < SELFMAG; ++i) {
       std::array<char, 4> b{};
       std::snprintf(b.data(), b.size(), "%02x", std::to_integer<unsigned>(bytes[i]));
-      start += (i == 0 ? "" : " ") + std::string(b.data());
+      if (i != 0) start += ' ';
+      start += b.data();
     }
     return fail(errc::not_elf, std::move(file),
                 "not an ELF file: it starts with " + start + ", not 7f 45 4c 46 (\\x7fELF)",

@@ -2,6 +2,8 @@
 
 #include <condition_variable>
 #include <cstdio>
+#include <deque>
+#include <functional>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -20,6 +22,59 @@ void log_to_stderr(void*, int level, const char* message) {
 // Static: a timed-out on_load may still read it after the swap has given up.
 const livemod_host_api host_api = {sizeof(livemod_host_api), LIVEMOD_ABI_VERSION, log_to_stderr,
                                    nullptr, nullptr};
+
+// One long-lived thread runs every on_load (a thread per swap would cost its creation on the
+// swap's critical path and leave a cached stack behind each time). When an on_load hangs, that
+// thread is left to it and a new one starts on the next post.
+class helper_thread {
+ public:
+  bool post(std::function<void()> job) {
+    std::lock_guard lock(mu_);
+    if (!q_) {
+      try {
+        q_ = std::make_shared<queue>();
+        std::thread([q = q_] { q->run(); }).detach();
+      } catch (...) {
+        q_.reset();
+        return false;
+      }
+    }
+    std::lock_guard ql(q_->mu);
+    q_->jobs.push_back(std::move(job));
+    q_->cv.notify_one();
+    return true;
+  }
+  void abandon() {
+    std::lock_guard lock(mu_);
+    q_.reset();  // the stuck thread keeps its queue alive, and nothing more is posted to it
+  }
+
+ private:
+  struct queue {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<std::function<void()>> jobs;
+    [[noreturn]] void run() {
+      for (;;) {
+        std::function<void()> job;
+        {
+          std::unique_lock lock(mu);
+          cv.wait(lock, [&] { return !jobs.empty(); });
+          job = std::move(jobs.front());
+          jobs.pop_front();
+        }
+        job();
+      }
+    }
+  };
+  std::mutex mu_;
+  std::shared_ptr<queue> q_;
+};
+
+helper_thread& helper() {
+  static auto* h = new helper_thread;  // never destroyed: its thread outlives static destructors
+  return *h;
+}
 
 struct on_load_call {
   std::mutex mu;
@@ -64,32 +119,29 @@ result<started_version> start_version(const std::filesystem::path& staged, const
   if (const std::string& name = m.entry_points.on_load; !name.empty()) {
     auto f = v.lib.symbol<std::remove_pointer_t<livemod_on_load_fn>>(name);
     if (!f) return fail(f.error());
-    // A helper thread, so a hanging on_load costs the swap `timeout` and not the engine.
+    // On the helper thread, so a hanging on_load costs the swap `timeout` and not the engine.
     auto call = std::make_shared<on_load_call>();
-    livemod_on_load_fn on_load = *f;
-    try {
-      std::thread([call, on_load] {
-        struct context {
-          livemod_on_load_fn fn;
-          std::int32_t rc;
-        } ctx{on_load, 0};
-        auto r = run_guarded(
-            [](void* c) noexcept {
-              auto& x = *static_cast<context*>(c);
-              x.rc = x.fn(&host_api, LIVEMOD_ABI_VERSION);
-            },
-            &ctx);
-        std::lock_guard lock(call->mu);
-        if (!r) call->crash = r.error();
-        call->rc = ctx.rc;
-        call->done = true;
-        call->cv.notify_all();
-      }).detach();
-    } catch (const std::exception& e) {
-      return fail(errc::load_failed, file, std::string("cannot start a thread for on_load: ") + e.what());
-    }
+    if (!helper().post([call, on = *f] {
+          struct context {
+            livemod_on_load_fn fn;
+            std::int32_t rc;
+          } ctx{on, 0};
+          auto r = run_guarded(
+              [](void* c) noexcept {
+                auto& x = *static_cast<context*>(c);
+                x.rc = x.fn(&host_api, LIVEMOD_ABI_VERSION);
+              },
+              &ctx);
+          std::lock_guard lock(call->mu);
+          if (!r) call->crash = r.error();
+          call->rc = ctx.rc;
+          call->done = true;
+          call->cv.notify_all();
+        }))
+      return fail(errc::load_failed, file, "cannot start a thread for on_load");
     std::unique_lock lock(call->mu);
     if (!call->cv.wait_for(lock, timeout, [&] { return call->done; })) {
+      helper().abandon();  // that thread is stuck in on_load: the next call gets a new one
       abandoned.push_back(std::move(v.lib));
       return fail(errc::on_load_timeout, file,
                   "on_load did not return within " + std::to_string(timeout.count()) + " ms",

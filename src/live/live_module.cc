@@ -8,6 +8,8 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <thread>
 
@@ -224,17 +226,36 @@ class live_engine {
 
   result<manifest> preflight(const std::filesystem::path& staged,
                              const std::filesystem::path& source, swap_flags flags) {
-    auto report = check(staged, opt_.check);
-    if (!report) {
-      error e = report.error();
-      return fail(errc::swap_preflight_failed, source.string(),
-                  std::string(to_string(e.code())) + ": " + e.cause(), e.remedy());
+    // check() rebuilds the host's load scope each time (~150 ms here); a file whose bytes are
+    // those of one already found compatible gets the same verdict against the same host, so
+    // its manifest is reused. Exact bytes are compared, not a hash: no collision can let an
+    // unchecked file through.
+    std::string bytes;
+    {
+      std::ifstream in(staged, std::ios::binary | std::ios::ate);
+      bytes.resize(static_cast<std::size_t>(std::max<std::streamoff>(in.tellg(), 0)));
+      in.seekg(0);
+      in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     }
-    if (!report->compatible()) return fail(finding_error(*report, source));
-    if (!report->module_manifest)
-      return fail(errc::swap_preflight_failed, source.string(), "has no manifest",
-                  "build it with livemod_add_module");
-    manifest m = *report->module_manifest;
+    std::optional<manifest> cached;
+    for (const auto& [b, m] : verdicts_)
+      if (b == bytes) cached = m;
+    if (!cached) {
+      auto report = check(staged, opt_.check);
+      if (!report) {
+        error e = report.error();
+        return fail(errc::swap_preflight_failed, source.string(),
+                    std::string(to_string(e.code())) + ": " + e.cause(), e.remedy());
+      }
+      if (!report->compatible()) return fail(finding_error(*report, source));
+      if (!report->module_manifest)
+        return fail(errc::swap_preflight_failed, source.string(), "has no manifest",
+                    "build it with livemod_add_module");
+      cached = *report->module_manifest;
+      verdicts_.emplace_back(std::move(bytes), *cached);
+      if (verdicts_.size() > 8) verdicts_.pop_front();
+    }
+    manifest m = *cached;
     auto iface = std::find_if(m.interfaces.begin(), m.interfaces.end(),
                               [&](const interface_decl& i) { return i.id == opt_.interface_id; });
     if (iface == m.interfaces.end())
@@ -640,6 +661,7 @@ class live_engine {
   std::deque<history_entry> history_;
   std::vector<library> abandoned_;
   std::uint64_t next_seq_ = 1;
+  std::deque<std::pair<std::string, manifest>> verdicts_;  // bytes found compatible
 
   std::mutex q_mu_;
   std::condition_variable q_cv_, idle_cv_;

@@ -333,17 +333,21 @@ TEST_F(LiveTest, StressFourCallersManySwaps) {
 #if defined(__SANITIZE_THREAD__)
   const int swaps = 200;  // TSan on 2 shared cores: the full 1,000 takes minutes
 #else
-  const int swaps = 1000;
+  const int swaps = std::getenv("LIVEMOD_STRESS_SWAPS") ? std::atoi(std::getenv("LIVEMOD_STRESS_SWAPS")) : 1000;
 #endif
   start(LIVEMOD_FIXTURE_SVC_V1);
   fs::path v1 = place(LIVEMOD_FIXTURE_SVC_V1, "libsvc1.so");
   fs::path v2 = place(LIVEMOD_FIXTURE_SVC_V2, "libsvc2.so");
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> calls{0}, ok{0}, bad{0};
+  std::atomic<int> ready{0};
   std::vector<std::thread> callers;
   for (int t = 0; t < 4; ++t)
     callers.emplace_back([&] {
       live<svc_api> h(*mod_);
+      // Give this thread its crash-guard stack now, so the baseline below already has it.
+      EXPECT_TRUE(guarded_call([] { return 0; }));
+      ++ready;
       std::uint64_t my_calls = 0, my_ok = 0, my_bad = 0;
       while (!stop.load(std::memory_order_relaxed)) {
         ++my_calls;
@@ -357,12 +361,27 @@ TEST_F(LiveTest, StressFourCallersManySwaps) {
       ok += my_ok;
       bad += my_bad;
     });
+  while (ready.load() < 4) std::this_thread::yield();
   ASSERT_THAT(mod_->swap_to(v2, swap_flags{true}), IsOk());
   std::size_t maps_after_first = count_lines("/proc/self/maps");
+  if (std::getenv("LIVEMOD_STRESS_DUMP")) {
+    std::ofstream("/tmp/stress-maps-first") << std::ifstream("/proc/self/maps").rdbuf();
+  }
   std::size_t fds_after_first = count_fds();
-  for (int i = 1; i < swaps; ++i)
-    ASSERT_THAT(mod_->swap_to(i % 2 ? v1 : v2, swap_flags{true}), IsOk()) << i;
+  for (int i = 1; i < swaps; ++i) {
+    auto r = mod_->swap_to(i % 2 ? v1 : v2, swap_flags{true});
+    ASSERT_THAT(r, IsOk()) << i;
+    if (std::getenv("LIVEMOD_STRESS_DUMP") && i % 10 == 0)
+      std::printf("stage %lld preflight %lld load %lld migrate %lld publish %lld grace %lld unload %lld us\n",
+                  static_cast<long long>(r->stage.count() / 1000), static_cast<long long>(r->preflight.count() / 1000),
+                  static_cast<long long>(r->load.count() / 1000), static_cast<long long>(r->migrate.count() / 1000),
+                  static_cast<long long>(r->publish.count() / 1000), static_cast<long long>(r->grace.count() / 1000),
+                  static_cast<long long>(r->unload.count() / 1000));
+  }
   std::size_t maps_end = count_lines("/proc/self/maps");
+  if (std::getenv("LIVEMOD_STRESS_DUMP")) {
+    std::ofstream("/tmp/stress-maps-end") << std::ifstream("/proc/self/maps").rdbuf();
+  }
   std::size_t fds_end = count_fds();
   stop = true;
   for (auto& t : callers) t.join();

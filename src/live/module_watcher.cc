@@ -60,7 +60,7 @@ std::uint64_t field(std::span<const std::byte> bytes, std::size_t offset, std::s
 // header 0), fstat before and after. Linkers write the section header table last, at the end of
 // the file, so "the tables fit" is a strong sign the writer got to the end.
 // Errors: file_not_found (the name is gone: its removal event follows), file_incomplete.
-result<os::file_identity> check_complete(const fs::path& path) {
+result<os::file_identity> check_file(const fs::path& path) {
   auto file = os::read_only_file::open(path);
   if (!file) {
     if (file.error().code() == errc::file_not_found) return fail(file.error());
@@ -171,6 +171,12 @@ std::string_view to_string(watch_event_kind kind) noexcept {
     case watch_event_kind::watch_lost: return "watch_lost";
   }
   return "unknown";
+}
+
+result<file_stamp> check_complete(const std::filesystem::path& path) {
+  auto checked = check_file(path);
+  if (!checked) return fail(std::move(checked.error()));
+  return stamp_of(*checked);
 }
 
 bool is_temporary_name(std::string_view name) noexcept {
@@ -372,7 +378,7 @@ struct module_watcher::impl {
     }
 
     stats_checks.fetch_add(1, std::memory_order_relaxed);
-    auto checked = check_complete(p.path);
+    auto checked = check_file(p.path);
     const clock::time_point now = clock::now();
     if (!checked) {
       if (checked.error().code() == errc::file_not_found) {

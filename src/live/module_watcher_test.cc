@@ -711,6 +711,54 @@ TEST(watcher_fallback_test, inotify_unavailable_falls_back_to_polling) {
   fs::remove_all(dir, ec);
 }
 
+// The check itself, on copies of a real module with one header field or the tail cut.
+TEST(check_complete_test, accepts_a_module_and_refuses_each_kind_of_damage) {
+  std::string pattern = (fs::temp_directory_path() / "livemod_check_XXXXXX").string();
+  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+  const fs::path dir = pattern;
+  const std::string& good = calculator_bytes();
+  const auto write = [&](const char* name, const std::string& bytes) {
+    write_in_place(dir / name, bytes);
+    return dir / name;
+  };
+
+  auto ok = check_complete(write("libgood.so", good));
+  ASSERT_THAT(ok, IsOk());
+  EXPECT_EQ(ok->size, good.size());
+  EXPECT_NE(ok->inode, 0u);
+
+  EXPECT_THAT(check_complete(dir / "missing.so"), HasCode(errc::file_not_found));
+  EXPECT_THAT(check_complete(write("empty.so", "")),
+              HasCodeAndMessage(errc::file_incomplete, HasSubstr("empty")));
+  EXPECT_THAT(check_complete(dir), HasCodeAndMessage(errc::file_incomplete, HasSubstr("regular")));
+  EXPECT_THAT(check_complete(write("short.so", good.substr(0, 40))),
+              HasCodeAndMessage(errc::file_incomplete, HasSubstr("40 of 64")));
+  // The section header table is the last thing in the file: one byte less and it does not fit.
+  EXPECT_THAT(check_complete(write("cut.so", good.substr(0, good.size() - 1))),
+              HasCodeAndMessage(errc::file_incomplete, HasSubstr("section header table")));
+  std::string bad_class = good;
+  bad_class[4] = 7;
+  EXPECT_THAT(check_complete(write("class.so", bad_class)),
+              HasCodeAndMessage(errc::file_incomplete, HasSubstr("class 7")));
+  std::string bad_order = good;
+  bad_order[5] = 3;
+  EXPECT_THAT(check_complete(write("order.so", bad_order)),
+              HasCodeAndMessage(errc::file_incomplete, HasSubstr("byte order")));
+  // e_phoff pointing past the end (little-endian ELF64: bytes 32..39).
+  std::string far_phdrs = good;
+  far_phdrs[38] = 1;
+  EXPECT_THAT(check_complete(write("phdrs.so", far_phdrs)),
+              HasCodeAndMessage(errc::file_incomplete, HasSubstr("program header table")));
+  // e_shnum 0 with e_shoff set: extended numbering, the count comes from section 0 (sh_size 0
+  // in a normal file, so the table is just that entry and fits).
+  std::string extended = good;
+  extended[60] = 0;
+  extended[61] = 0;
+  EXPECT_THAT(check_complete(write("extended.so", extended)), IsOk());
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
 TEST(temporary_names_test, editor_and_build_tool_names) {
   for (const char* name : {".libfoo.so.swp", "libfoo.so.swp", "libfoo.so.swo", "libfoo.so~", "4913",
                            "#libfoo.so#", ".#libfoo.so", "libfoo.so.tmp", "libfoo.so.tmp.123",

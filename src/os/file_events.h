@@ -128,8 +128,9 @@ result<std::unique_ptr<file_watcher>> open_native_file_watcher();
 
 // The portable backend: every `interval` (at least 1 ms), each directory is listed and each name
 // stat'ed, and a name whose file_identity differs from the last scan is reported `changed`.
-// It cannot tell apart two same-size rewrites of one inode that land within one tick of the
-// kernel's file-time clock (a few ms) with mtime unchanged; a rename always differs by inode.
+// It reports regular files (and links to them) only. It cannot tell apart two same-size rewrites
+// of one inode that land within one tick of the kernel's file-time clock (a few ms) with mtime
+// unchanged; a rename always differs by inode.
 std::unique_ptr<file_watcher> open_polling_file_watcher(std::chrono::milliseconds interval);
 
 // The seam for tests: the calls the native backend makes to start, as function pointers, so a

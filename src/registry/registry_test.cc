@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -302,6 +303,29 @@ TEST_F(RegistryTest, UnloadOfAnEmptyHandleIsAnError) {
   registry host(options());
   module_handle empty;
   EXPECT_THAT(host.unload(empty), HasCode(errc::module_unloaded));
+}
+
+TEST_F(RegistryTest, CallsBackIntoTheRegistryFromAnEntryPointAreRefusedNotDeadlocked) {
+  registry* self = nullptr;
+  std::optional<result<module_handle>> nested;
+  module_handle dropped_inside;
+  registry_options o = options();
+  o.log = [&](std::string_view, int, std::string_view text) {
+    if (self == nullptr || text != "init reg_base") return;
+    nested.emplace(self->load(module_ref::named("reg_lone")));
+    dropped_inside.reset();  // released while the registry's lock is held further up
+  };
+  registry host(std::move(o));
+  self = &host;
+  auto counted = host.load(module_ref::from_path(LIVEMOD_FIXTURE_REGISTRY_COUNTED));
+  ASSERT_THAT(counted, IsOk());
+  dropped_inside = std::move(*counted);
+
+  ASSERT_THAT(host.load(module_ref::named("reg_mid")), IsOk());
+  ASSERT_TRUE(nested.has_value());
+  EXPECT_THAT(*nested, HasCodeAndMessage(errc::load_failed, HasSubstr("entry point")));
+  // The handle dropped inside on_load was collected once the load was over.
+  EXPECT_THAT(names(host), ::testing::Not(::testing::Contains("reg_counted")));
 }
 
 // --- observers and timings ---------------------------------------------------------------------

@@ -161,8 +161,7 @@ result<void> graph_builder::resolve_edge(std::size_t dependent, std::size_t edge
     file = &modules_[*target].file;
   } else {
     if (auto ok = check_module_name(d.name); !ok)
-      return fail(errc::bad_module_name, who,
-                  "depends on '" + d.name + "': " + ok.error().cause(),
+      return fail(errc::bad_module_name, who, "depends on '" + d.name + "': " + ok.error().cause(),
                   "fix the dependency's name in " + who + "'s manifest");
     result<module_node>& node = lookup(d.name);
     if (!node) {
@@ -171,8 +170,7 @@ result<void> graph_builder::resolve_edge(std::size_t dependent, std::size_t edge
       if (weak) return mark_absent(e.cause());
       const char* needed = d.kind == dependency_kind::upward ? "needed upward by " : "required by ";
       return fail(errc::module_not_found, d.name,
-                  needed + who + " (" + range_text(d.range) + ") but " + e.cause(),
-                  e.remedy());
+                  needed + who + " (" + range_text(d.range) + ") but " + e.cause(), e.remedy());
     }
     version = &node->version;
     file = &node->file;
@@ -180,8 +178,7 @@ result<void> graph_builder::resolve_edge(std::size_t dependent, std::size_t edge
 
   if (!d.range.contains(*version)) {
     const std::string found = d.name + " is " + version->to_string() + " (" + file->string() + ")";
-    if (weak)
-      return mark_absent(found + ", outside " + range_text(d.range));
+    if (weak) return mark_absent(found + ", outside " + range_text(d.range));
     return fail(errc::version_unsatisfied, who,
                 "needs " + d.name + " " + range_text(d.range) + " but " + found,
                 "put a " + d.name + " that satisfies " + range_text(d.range) +
@@ -246,9 +243,15 @@ std::string module_graph::why(std::size_t module) const {
       continue;
     }
     switch (r.kind) {
-      case dependency_kind::required: text += "required by "; break;
-      case dependency_kind::weak: text += "weak dependency of "; break;
-      case dependency_kind::upward: text += "upward dependency of "; break;
+      case dependency_kind::required:
+        text += "required by ";
+        break;
+      case dependency_kind::weak:
+        text += "weak dependency of ";
+        break;
+      case dependency_kind::upward:
+        text += "upward dependency of ";
+        break;
     }
     text += modules_[*r.dependent].name + " (" + r.range + ")";
   }

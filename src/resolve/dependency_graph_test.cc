@@ -74,7 +74,8 @@ TEST(ResolveGraph, MissingRequiredDependencyNamesWhoNeedsIt) {
 
 TEST(ResolveGraph, MissingUpwardDependencyIsAnErrorToo) {
   auto g = resolve(named({"app"}), {node("app", "1.0.0", {upward("host")})});
-  EXPECT_THAT(g, HasCodeAndMessage(errc::module_not_found, HasSubstr("host: needed upward by app (*) but not found")));
+  EXPECT_THAT(g, HasCodeAndMessage(errc::module_not_found,
+                                   HasSubstr("host: needed upward by app (*) but not found")));
 }
 
 TEST(ResolveGraph, MissingRequestedModuleIsNotFound) {
@@ -117,17 +118,17 @@ TEST(ResolveGraph, PresentWeakDependencyOrdersLikeARequiredOne) {
 }
 
 TEST(ResolveGraph, UnsatisfiedRangeNamesBothVersions) {
-  auto g = resolve(named({"app"}),
-                   {node("app", "1.0.0", {dep("math", "^2.0")}), node("math", "1.4.2")});
+  auto g =
+      resolve(named({"app"}), {node("app", "1.0.0", {dep("math", "^2.0")}), node("math", "1.4.2")});
   EXPECT_THAT(g, HasCodeAndMessage(errc::version_unsatisfied,
                                    HasSubstr("app: needs math ^2.0 but math is 1.4.2 "
                                              "(/m/libmath.so)")));
 }
 
 TEST(ResolveGraph, SecondDependentWithAnotherRangeIsCheckedToo) {
-  auto g = resolve(named({"a", "b"}), {node("a", "1.0.0", {dep("math", "^1.2")}),
-                                       node("b", "1.0.0", {dep("math", ">=1.5")}),
-                                       node("math", "1.4.0")});
+  auto g = resolve(named({"a", "b"}),
+                   {node("a", "1.0.0", {dep("math", "^1.2")}),
+                    node("b", "1.0.0", {dep("math", ">=1.5")}), node("math", "1.4.0")});
   EXPECT_THAT(g, HasCodeAndMessage(errc::version_unsatisfied,
                                    HasSubstr("b: needs math >=1.5 but math is 1.4.0")));
 }
@@ -154,17 +155,17 @@ TEST_P(ResolveRange, DecidesWhetherTheDependencyResolves) {
 INSTANTIATE_TEST_SUITE_P(
     Forms, ResolveRange,
     ::testing::Values(range_case{">=1.2 <2", "1.2.0", true}, range_case{">=1.2 <2", "1.9.9", true},
-                      range_case{">=1.2 <2", "1.1.9", false}, range_case{">=1.2 <2", "2.0.0", false},
-                      range_case{"^1.2", "1.2.0", true}, range_case{"^1.2", "1.99.0", true},
-                      range_case{"^1.2", "1.1.0", false}, range_case{"^1.2", "2.0.0", false},
-                      range_case{"~1.2.3", "1.2.3", true}, range_case{"~1.2.3", "1.2.9", true},
-                      range_case{"~1.2.3", "1.2.2", false}, range_case{"~1.2.3", "1.3.0", false}));
+                      range_case{">=1.2 <2", "1.1.9", false},
+                      range_case{">=1.2 <2", "2.0.0", false}, range_case{"^1.2", "1.2.0", true},
+                      range_case{"^1.2", "1.99.0", true}, range_case{"^1.2", "1.1.0", false},
+                      range_case{"^1.2", "2.0.0", false}, range_case{"~1.2.3", "1.2.3", true},
+                      range_case{"~1.2.3", "1.2.9", true}, range_case{"~1.2.3", "1.2.2", false},
+                      range_case{"~1.2.3", "1.3.0", false}));
 
 TEST(ResolveGraph, RequiredCycleNamesEveryModuleOnIt) {
-  auto g = resolve(named({"app"}), {node("app", "1.0.0", {dep("a", "*")}),
-                                    node("a", "1.0.0", {dep("b", "*")}),
-                                    node("b", "1.0.0", {dep("c", "*")}),
-                                    node("c", "1.0.0", {dep("a", "*")})});
+  auto g = resolve(named({"app"}),
+                   {node("app", "1.0.0", {dep("a", "*")}), node("a", "1.0.0", {dep("b", "*")}),
+                    node("b", "1.0.0", {dep("c", "*")}), node("c", "1.0.0", {dep("a", "*")})});
   EXPECT_THAT(g, HasCodeAndMessage(errc::dependency_cycle, HasSubstr("a -> b -> c -> a")));
   EXPECT_THAT(g, HasCodeAndMessage(errc::dependency_cycle, ::testing::Not(HasSubstr("app ->"))));
 }
@@ -175,9 +176,9 @@ TEST(ResolveGraph, ModuleNeedingItselfIsACycle) {
 }
 
 TEST(ResolveGraph, CycleThroughAWeakEdgeThatIsPresentIsRefused) {
-  EXPECT_THAT(resolve(named({"a"}), {node("a", "1.0.0", {dep("b", "*")}),
-                                     node("b", "1.0.0", {weak("a")})}),
-              HasCodeAndMessage(errc::dependency_cycle, HasSubstr("a -> b -> a")));
+  EXPECT_THAT(
+      resolve(named({"a"}), {node("a", "1.0.0", {dep("b", "*")}), node("b", "1.0.0", {weak("a")})}),
+      HasCodeAndMessage(errc::dependency_cycle, HasSubstr("a -> b -> a")));
 }
 
 TEST(ResolveGraph, CycleThroughAnUpwardEdgeIsAllowed) {
@@ -203,9 +204,9 @@ TEST(ResolveGraph, DuplicateNamesFromTwoFilesNameBothFiles) {
   a.file = "/one/libmath.so";
   module_node b = node("math", "1.1.0");
   b.file = "/two/libmath-new.so";
-  auto g = resolve({module_ref::from_path("/one/libmath.so"),
-                    module_ref::from_path("/two/libmath-new.so")},
-                   {a, b});
+  auto g = resolve(
+      {module_ref::from_path("/one/libmath.so"), module_ref::from_path("/two/libmath-new.so")},
+      {a, b});
   EXPECT_THAT(g, HasCodeAndMessage(errc::duplicate_module,
                                    HasSubstr("/one/libmath.so and /two/libmath-new.so")));
 }

@@ -186,8 +186,8 @@ class LinkerOrder : public ::testing::Test {
     };
     std::string script = "set -e\ncd " + quote(dir) + "\n";
     for (std::size_t i = 0; i < g.names.size(); ++i) {
-      script += quote(linker_) + " -shared -o lib" + g.names[i] + ".so ../ctor.o -L. --no-as-needed" +
-                needed(g.deps[i]) + " -lc -rpath '$ORIGIN'\n";
+      script += quote(linker_) + " -shared -o lib" + g.names[i] +
+                ".so ../ctor.o -L. --no-as-needed" + needed(g.deps[i]) + " -lc -rpath '$ORIGIN'\n";
     }
     script += "cc -o main ../main.o -L. -Wl,--no-as-needed" + needed(g.requested) +
               " -Wl,-rpath,'$ORIGIN'\n";
@@ -198,15 +198,17 @@ class LinkerOrder : public ::testing::Test {
 
     // Pin the sort algorithm (2 = DFS, glibc's default since 2.35) and keep preloads and
     // library paths out, so only the graph decides.
-    const run_result ran = run("env -u LD_PRELOAD -u LD_LIBRARY_PATH "
-                               "GLIBC_TUNABLES=glibc.rtld.dynamic_sort=2 " +
-                               quote(dir / "main"));
+    const run_result ran =
+        run("env -u LD_PRELOAD -u LD_LIBRARY_PATH "
+            "GLIBC_TUNABLES=glibc.rtld.dynamic_sort=2 " +
+            quote(dir / "main"));
     EXPECT_TRUE(ran.ok) << ran.output;
     std::vector<std::string> order;
     std::istringstream lines(ran.output);
     for (std::string line; std::getline(lines, line);) {
       // "libm7.so" -> "m7"
-      if (line.rfind("lib", 0) == 0 && line.size() > 6) order.push_back(line.substr(3, line.size() - 6));
+      if (line.rfind("lib", 0) == 0 && line.size() > 6)
+        order.push_back(line.substr(3, line.size() - 6));
     }
     std::error_code ec;
     fs::remove_all(dir, ec);
@@ -242,8 +244,8 @@ TEST_F(LinkerOrder, RandomGraphsMatchGlibc) {
     ASSERT_EQ(actual.size(), size) << "graph " << n << "\n" << g.describe() << ran_text(actual);
     ASSERT_EQ(expected, actual) << "seed " << k_seed << ", graph " << n << " of " << size
                                 << " modules\n"
-                                << g.describe() << "expected (livemod): "
-                                << ::testing::PrintToString(expected)
+                                << g.describe()
+                                << "expected (livemod): " << ::testing::PrintToString(expected)
                                 << "\nactual (ld.so):     " << ::testing::PrintToString(actual);
     modules += size;
     for (const auto& d : g.deps) edges += d.size();

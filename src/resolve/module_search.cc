@@ -46,12 +46,10 @@ result<void> check_module_name(std::string_view name) {
                 "give the bare name (\"math\" for libmath.so), or load the file by its path");
   if (name.size() > k_max_name_length)
     return fail(errc::bad_module_name, shown,
-                "the module name is " + std::to_string(name.size()) + " characters long",
-                grammar);
+                "the module name is " + std::to_string(name.size()) + " characters long", grammar);
   if (!is_name_start(name.front()))
     return fail(errc::bad_module_name, shown,
-                "a module name may not start with '" + std::string(1, name.front()) + "'",
-                grammar);
+                "a module name may not start with '" + std::string(1, name.front()) + "'", grammar);
   for (char c : name) {
     if (!is_name_char(c))
       return fail(errc::bad_module_name, shown,
@@ -102,9 +100,12 @@ void module_search_path::add(std::filesystem::path dir, origin from) {
 
 std::string_view to_string(module_search_path::origin from) {
   switch (from) {
-    case module_search_path::origin::host: return "host";
-    case module_search_path::origin::environment: return "LIVEMOD_PATH";
-    case module_search_path::origin::system: return "system";
+    case module_search_path::origin::host:
+      return "host";
+    case module_search_path::origin::environment:
+      return "LIVEMOD_PATH";
+    case module_search_path::origin::system:
+      return "system";
   }
   return "unknown";
 }
@@ -118,8 +119,7 @@ std::vector<std::filesystem::path> module_candidates(std::string_view name,
   return candidates;
 }
 
-result<std::filesystem::path> find_module(std::string_view name,
-                                          const module_search_path& search) {
+result<std::filesystem::path> find_module(std::string_view name, const module_search_path& search) {
   if (auto ok = check_module_name(name); !ok) return fail(ok.error());
   const auto candidates = module_candidates(name, search);
   std::string tried;
@@ -132,13 +132,12 @@ result<std::filesystem::path> find_module(std::string_view name,
   }
   const std::string file = platform_file_name(name);
   if (candidates.empty())
-    return fail(errc::module_not_found, std::string(name),
-                "not found: the search path is empty",
+    return fail(errc::module_not_found, std::string(name), "not found: the search path is empty",
                 "give the host a module directory or set LIVEMOD_PATH");
-  return fail(errc::module_not_found, std::string(name),
-              "not found in any of " + std::to_string(candidates.size()) + " places (" + tried +
-                  ")",
-              "put " + file + " in one of these directories, or add its directory to LIVEMOD_PATH");
+  return fail(
+      errc::module_not_found, std::string(name),
+      "not found in any of " + std::to_string(candidates.size()) + " places (" + tried + ")",
+      "put " + file + " in one of these directories, or add its directory to LIVEMOD_PATH");
 }
 
 }  // namespace livemod

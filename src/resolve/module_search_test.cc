@@ -146,7 +146,8 @@ TEST(FindModule, PassesOverWhatIsNotAFileAndSaysWhy) {
   module_search_path search({tmp.path() / "a", tmp.path() / "b"}, "", {});
   auto missing = find_module("foo", search);
   EXPECT_THAT(missing, HasCodeAndMessage(errc::module_not_found, HasSubstr("(a directory)")));
-  EXPECT_THAT(missing, HasCodeAndMessage(errc::module_not_found, HasSubstr("(a dangling symlink)")));
+  EXPECT_THAT(missing,
+              HasCodeAndMessage(errc::module_not_found, HasSubstr("(a dangling symlink)")));
 
   // A symlink to a regular file is a module: installs use them for versions.
   fs::create_directories(tmp.path() / "d");

@@ -32,11 +32,11 @@ node_provider manifest_provider(module_search_path search) {
     if (!file) return fail(file.error());
     auto node = node_from_file(*file);
     if (node && node->name != ref.name())
-      return fail(errc::bad_module_name, file->string(),
-                  "was found for the module '" + ref.name() + "' but its manifest names it '" +
-                      node->name + "'",
-                  "rename the file to " + platform_file_name(node->name) +
-                      ", or fix the manifest's name");
+      return fail(
+          errc::bad_module_name, file->string(),
+          "was found for the module '" + ref.name() + "' but its manifest names it '" + node->name +
+              "'",
+          "rename the file to " + platform_file_name(node->name) + ", or fix the manifest's name");
     return node;
   };
 }

@@ -21,7 +21,8 @@ namespace fs = std::filesystem;
 const fs::path calculator = LIVEMOD_FIXTURE_CALCULATOR;
 
 TEST(ManifestProvider, FindsByNameAndReadsTheManifest) {
-  node_provider provider = manifest_provider(module_search_path({calculator.parent_path()}, "", {}));
+  node_provider provider =
+      manifest_provider(module_search_path({calculator.parent_path()}, "", {}));
   auto node = provider(module_ref::named("calculator"));
   ASSERT_THAT(node, IsOk());
   EXPECT_EQ(node->name, "calculator");
@@ -31,7 +32,8 @@ TEST(ManifestProvider, FindsByNameAndReadsTheManifest) {
 
 TEST(ManifestProvider, ResolvesAGraphFromRealFiles) {
   std::vector<module_ref> want = {module_ref::named("calculator")};
-  auto g = resolve_graph(want, manifest_provider(module_search_path({calculator.parent_path()}, "", {})));
+  auto g = resolve_graph(want,
+                         manifest_provider(module_search_path({calculator.parent_path()}, "", {})));
   ASSERT_THAT(g, IsOk());
   ASSERT_EQ(g->modules().size(), 1u);
   EXPECT_THAT(g->init_order(), ElementsAre(0u));
@@ -54,9 +56,9 @@ TEST(ManifestProvider, FileFoundUnderAnotherNameIsRefused) {
   temp_dir tmp;
   fs::copy_file(calculator, tmp.path() / "libadder.so");
   node_provider provider = manifest_provider(module_search_path({tmp.path()}, "", {}));
-  EXPECT_THAT(provider(module_ref::named("adder")),
-              HasCodeAndMessage(errc::bad_module_name,
-                                HasSubstr("its manifest names it 'calculator'")));
+  EXPECT_THAT(
+      provider(module_ref::named("adder")),
+      HasCodeAndMessage(errc::bad_module_name, HasSubstr("its manifest names it 'calculator'")));
 }
 
 TEST(ManifestProvider, DuplicateFilesOfOneModuleAreNamed) {

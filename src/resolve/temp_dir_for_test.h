@@ -14,7 +14,8 @@ namespace livemod::testing_support {
 class temp_dir {
  public:
   temp_dir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "livemod-resolve-XXXXXX").string();
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "livemod-resolve-XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed: " << pattern;
     path_ = pattern;
   }
@@ -28,7 +29,8 @@ class temp_dir {
   const std::filesystem::path& path() const { return path_; }
 
   // Creates `relative` (and its directories) with `text` in it; returns its full path.
-  std::filesystem::path write(const std::filesystem::path& relative, const std::string& text = "x") const {
+  std::filesystem::path write(const std::filesystem::path& relative,
+                              const std::string& text = "x") const {
     const std::filesystem::path file = path_ / relative;
     std::filesystem::create_directories(file.parent_path());
     std::ofstream(file, std::ios::binary) << text;

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <filesystem>
-#include <map>
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
@@ -136,12 +135,11 @@ class tree_printer {
 
   // Prints `root`'s tree unless an earlier tree showed it already: each module's dependencies
   // are listed once, where it first appears, so a shared dependency is not repeated.
-  bool print_root(std::size_t root) {
-    if (expanded_[root]) return false;
+  void print_root(std::size_t root) {
+    if (expanded_[root]) return;
     const resolved_module& m = g_.modules()[root];
     os_ << out_.paint(m.name, tone::bold) << ' ' << m.version.to_string() << '\n';
     expand(root, "");
-    return true;
   }
 
  private:
@@ -161,7 +159,7 @@ class tree_printer {
       os_ << target.name << ' ' << target.version.to_string() << ' ' << edge_note(d);
       if (expanded_[*d.target]) {
         // Shown above (or being shown: a cycle through an upward edge).
-        os_ << (target.dependencies.empty() ? "" : out_.paint(" [above]", tone::dim)) << '\n';
+        os_ << (target.dependencies.empty() ? "" : out_.paint(" [see above]", tone::dim)) << '\n';
         continue;
       }
       os_ << '\n';
@@ -199,7 +197,7 @@ int print_human(output& out, const module_graph& g) {
     const resolved_dependency& d = *a.dependency;
     rows.push_back({printable(d.name), out.paint("absent", tone::yellow) + ": weak dependency of " +
                                            g.modules()[a.dependent].name + " (" +
-                                           printable(d.range) + "), " +
+                                           printable(d.range) + "); " +
                                            printable(d.absent_reason)});
   }
   print_columns(os, rows, 2);
@@ -302,8 +300,8 @@ void print_dot(std::ostream& os, const module_graph& g) {
      << "  graph [fontname=\"Helvetica\", fontsize=10, labelloc=b, labeljust=l, label=\""
      << dot_escape("load order: " + names(g, g.load_order())) << "\\l"
      << dot_escape("init order: " + names(g, g.init_order())) << "\\l"
-     << "edges: solid required, dashed weak, dotted upward (drawn from the module named "
-        "upward)\\lbold: requested; grey: absent weak dependency\\l\"];\n"
+     << "edges: solid required, dashed weak, dotted upward (it points up, at the module "
+        "linked upward)\\lbold: requested; grey: absent weak dependency\\l\"];\n"
      << "  node [shape=box, style=rounded, fontname=\"Helvetica\", fontsize=10];\n"
      << "  edge [fontname=\"Helvetica\", fontsize=9];\n\n";
 
@@ -354,8 +352,7 @@ void print_dot(std::ostream& os, const module_graph& g) {
 
 void setup_deps(CLI::App& app) {
   app.add_option("MODULE|DIR", opts.target,
-                 "A module name (searched for), a module file (a path with '/'), or a directory "
-                 "whose lib*.so modules are all requested")
+                 "A module name, a module file (a path with '/'), or a directory of modules")
       ->required()
       ->type_name("");
   app.add_option("--path", opts.paths,
@@ -367,8 +364,10 @@ void setup_deps(CLI::App& app) {
   auto* dot = app.add_flag("--dot", opts.dot, "Print the graph in Graphviz's DOT language");
   json->excludes(dot);
   app.footer(
-      "Search order for names: each --path DIR, then LIVEMOD_PATH, then /usr/local/lib/livemod\n"
-      "and /usr/lib/livemod. A DIR argument is searched first.\n"
+      "A name is looked for as libNAME.so in each --path DIR, then in LIVEMOD_PATH, then in\n"
+      "/usr/local/lib/livemod and /usr/lib/livemod. A word with a '/' is a file, or a directory:\n"
+      "then every lib*.so module in it is requested, in name order, and it is searched first.\n"
+      "Nothing is loaded: manifests are read from the files.\n"
       "\n"
       "Exit status:\n"
       "  0  the graph resolves (absent weak dependencies allowed)\n"
@@ -390,7 +389,18 @@ int run_deps(output& out) {
               << ": no livemod manifest (a plain shared library)\n";
 
   auto graph = resolve_graph(req->refs, manifest_provider(search));
-  if (!graph) return fail_with(graph.error());
+  if (!graph) {
+    const int status = fail_with(graph.error());
+    // A bare word is a name even when a directory has it (a module "app" beside a source
+    // folder app/ must stay reachable); say how to mean the directory.
+    std::error_code ec;
+    if (graph.error().code() == errc::module_not_found && graph.error().file() == opts.target &&
+        fs::is_directory(opts.target, ec))
+      out.err() << "livemod deps: note: '" << printable(opts.target)
+                << "' is read as a module name; for the directory, write '"
+                << printable(opts.target) << "/'\n";
+    return status;
+  }
   if (opts.json) {
     out.json(to_json(*graph, search, *req));
     return k_exit_ok;

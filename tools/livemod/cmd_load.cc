@@ -135,8 +135,7 @@ result<void> unload_all(registry& host, std::vector<module_handle>& handles) {
 
 void setup_load(CLI::App& app) {
   app.add_option("MODULE", opts.targets,
-                 "A module name (searched for) or a module file (a path with '/'); several load "
-                 "as one graph, in this order")
+                 "A module name or a module file (a path with '/'); several load as one graph")
       ->required()
       ->type_name("");
   app.add_option("--path", opts.paths,
@@ -145,11 +144,11 @@ void setup_load(CLI::App& app) {
       ->allow_extra_args(false);
   app.add_flag("--json", opts.json, "Print one JSON object on stdout (docs/cli.md), errors too");
   app.footer(
-      "Runs the modules' code: their constructors, on_load and on_unload. Modules' log lines go\n"
-      "to stderr as [module] message.\n"
+      "This runs the modules' code: their constructors, on_load and on_unload. What they log\n"
+      "goes to stderr as \"[module] message\".\n"
       "\n"
-      "Search order for names: each --path DIR, then LIVEMOD_PATH, then /usr/local/lib/livemod\n"
-      "and /usr/lib/livemod.\n"
+      "A name is looked for as libNAME.so in each --path DIR, then in LIVEMOD_PATH, then in\n"
+      "/usr/local/lib/livemod and /usr/lib/livemod. A word with a '/' is a file, taken as is.\n"
       "\n"
       "Exit status:\n"
       "  0  every module loaded, initialized and unloaded\n"

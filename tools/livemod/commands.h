@@ -45,4 +45,10 @@ int run_deps(output& out);
 void setup_load(CLI::App& app);
 int run_load(output& out);
 
+void setup_run(CLI::App& app);
+int run_run(output& out);
+
+void setup_watch(CLI::App& app);
+int run_watch(output& out);
+
 }  // namespace livemod::cli

@@ -28,10 +28,14 @@ constexpr command k_commands[] = {
      run_inspect},
     {"check", "Check that a module can be loaded into a host, without loading it", setup_check,
      run_check},
-    {"deps", "Show a module's dependency graph, load order and init order, without loading it",
-     setup_deps, run_deps},
-    {"load", "Load modules and their dependencies, report the time each step took, unload them",
-     setup_load, run_load},
+    {"deps", "Show the dependency graph, load order and init order, without loading", setup_deps,
+     run_deps},
+    {"load", "Load modules with their dependencies, time each step, unload them", setup_load,
+     run_load},
+    {"run", "Host the modules of a directory and hot-swap each one as its file changes",
+     setup_run, run_run},
+    {"watch", "Like run, but load a module only once its file is written into the directory",
+     setup_watch, run_watch},
 };
 
 constexpr std::string_view k_exit_status_help =
@@ -112,7 +116,7 @@ int run(int argc, char** argv) {
   output out(std::cout, std::cerr, wants_color(1), wants_color(2));
 
   CLI::App app(
-      "Inspect and check livemod modules (hot-swappable shared libraries) without loading them.",
+      "Inspect, check, order and load livemod modules (hot-swappable shared libraries).",
       "livemod");
   app.set_help_flag("-h,--help", "Print this help and exit");
   app.set_version_flag("--version", "livemod " LIVEMOD_VERSION, "Print the version and exit");

@@ -1,0 +1,1 @@
+"$LIVEMOD" deps app --path "$LIVEMOD_FIXTURE_GRAPH_OK_DIR" --json

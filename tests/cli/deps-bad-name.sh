@@ -1,0 +1,2 @@
+# A name with ".." is refused before any file is looked at (a path needs a '/').
+"$LIVEMOD" deps 'app..'
