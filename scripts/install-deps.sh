@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build pkg-config binutils     # toolchain (binutils: readelf/nm for the tests)
   libelf-dev                                    # reading ELF files (elfutils' libelf)
+  liburcu-dev                                   # RCU for the hot swap's wait-free call path
   nlohmann-json3-dev libexpected-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   g++-aarch64-linux-gnu gcc-i686-linux-gnu      # foreign-arch fixture modules

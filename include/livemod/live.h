@@ -29,12 +29,17 @@
 // request made on the same thread (swap_to waits for a grace period: it would wait for itself).
 // swap_to, rollback and request_swap may be called from any thread, swaps run one at a time; the
 // event callback runs on the thread that ran the swap (the engine's worker for request_swap and
-// crash rollbacks), never concurrently with itself. Destroying the live_module while a live<Api>
+// crash rollbacks), never concurrently with itself, with the engine's swap lock held: it may
+// call request_swap, but not swap_to, rollback or wait_idle (they would wait for themselves). Destroying the live_module while a live<Api>
 // call or scope is in progress is undefined: stop callers first.
 #pragma once
 
-#ifndef _LGPL_SOURCE
-#define _LGPL_SOURCE  // inline liburcu's read side (LGPL allows it for these small functions)
+// Inline liburcu's read side (LGPL allows it for these small functions). Not under TSan:
+// liburcu 0.13 synchronises its own words with volatile accesses and barriers, which TSan
+// reports as races once they are compiled into instrumented code; called out of line, they run
+// in the uninstrumented library.
+#if !defined(_LGPL_SOURCE) && !defined(__SANITIZE_THREAD__)
+#define _LGPL_SOURCE
 #endif
 #include <urcu/urcu-memb.h>
 

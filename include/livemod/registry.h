@@ -21,6 +21,8 @@
 //      the system linker runs the module's ELF constructors here;
 //   4. initialize: the manifest's on_load(host_api, LIVEMOD_ABI_VERSION) in init order, once
 //      every module of that generation is mapped. It returns the ABI it speaks, or fails.
+// Per file version (device, inode, size, mtime) the registry keeps the parsed manifest and a
+// passed preflight, so loading unchanged files again reads none of them.
 // A failure anywhere unloads what this load mapped (on_unload for what it initialized) and
 // leaves what was loaded before untouched. A failed on_load is remembered by file identity
 // (device, inode), size and mtime: the same unchanged file fails again without being mapped.

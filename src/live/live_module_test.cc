@@ -314,11 +314,14 @@ TEST_F(LiveTest, WatcherPicksUpTwoVersionsWrittenInTheSameSecond) {
   EXPECT_GE(changed.load(), 2);
 }
 
+// File-backed mappings: what a leaked image would add. Anonymous ones are left out: malloc
+// maps and trims its own regions as it likes, whatever the swap does.
 std::size_t count_lines(const char* path) {
   std::ifstream in(path);
   std::size_t n = 0;
   std::string line;
-  while (std::getline(in, line)) ++n;
+  while (std::getline(in, line))
+    if (line.find(" /") != std::string::npos) ++n;
   return n;
 }
 std::size_t count_fds() {

@@ -155,6 +155,9 @@ result<preflight_verdict> run_preflight(const std::filesystem::path& file,
 
 // --- what a load works on ----------------------------------------------------------------------
 
+// Identities taken while resolving, by file: the load need not stat those files again.
+using identity_cache = std::map<std::filesystem::path, file_identity>;
+
 struct planned_module {
   std::size_t index = 0;  // in graph.modules()
   std::shared_ptr<module_record> existing;
@@ -234,12 +237,15 @@ class state_access {
 
   // --- loading (phase one, no lock) ---
 
+  // `seen` holds the identities the resolve step already took (registry::load); a graph
+  // resolved elsewhere (load_graph) has none, and every file is looked at again.
   result<std::vector<module_handle>> load(const module_graph& graph, const load_options& options,
-                                          nanoseconds resolve_time, clock::time_point started) {
+                                          nanoseconds resolve_time, clock::time_point started,
+                                          const identity_cache& seen = {}) {
     std::vector<module_event> events;
     load_report report;
     report.resolve = resolve_time;
-    auto r = load_locked_phases(graph, options, report, events);
+    auto r = load_locked_phases(graph, options, report, events, seen);
     report.total = since(started);
     if (options.report != nullptr) *options.report = std::move(report);
     deliver(events);
@@ -270,24 +276,31 @@ class state_access {
   }
 
   // Every loaded module that no handle reaches through the dependency edges; `without` counts
-  // one handle less (the one an unload is about to give up).
+  // one handle less (the one an unload is about to give up). Marks with an epoch rather than
+  // a set: releasing the roots of a large graph one by one walks it once per root.
   std::vector<std::shared_ptr<module_record>> unreachable(
       const module_record* without = nullptr) const {
-    std::set<const module_record*> seen;
-    std::vector<const module_record*> stack;
+    const std::uint64_t epoch = ++s_->mark_epoch;
+    std::vector<module_record*> stack;
     for (const auto& [key, r] : s_->loaded) {
       const bool held = r->handles.load() > (r.get() == without ? 1u : 0u);
-      if (held && seen.insert(r.get()).second) stack.push_back(r.get());
+      if (held && r->mark != epoch) {
+        r->mark = epoch;
+        stack.push_back(r.get());
+      }
     }
     while (!stack.empty()) {
-      const module_record* r = stack.back();
+      module_record* r = stack.back();
       stack.pop_back();
-      for (const auto& d : r->needs)
-        if (seen.insert(d.get()).second) stack.push_back(d.get());
+      for (const auto& d : r->needs) {
+        if (d->mark == epoch) continue;
+        d->mark = epoch;
+        stack.push_back(d.get());
+      }
     }
     std::vector<std::shared_ptr<module_record>> out;
     for (const auto& [key, r] : s_->loaded)
-      if (!seen.contains(r.get())) out.push_back(r);
+      if (r->mark != epoch) out.push_back(r);
     return out;
   }
 
@@ -395,7 +408,8 @@ class state_access {
   result<std::vector<module_handle>> load_locked_phases(const module_graph& graph,
                                                         const load_options& options,
                                                         load_report& report,
-                                                        std::vector<module_event>& events) {
+                                                        std::vector<module_event>& events,
+                                                        const identity_cache& seen) {
     const auto& mods = graph.modules();
     const auto ns_index = static_cast<std::size_t>(options.where);
     bool isolated = false;
@@ -446,7 +460,9 @@ class state_access {
       p.timing.namespace_name = ns_name;
       p.timing.file = m.file;
 
-      auto id = identify_file(m.file);
+      auto seen_id = seen.find(m.file);
+      result<file_identity> id = seen_id != seen.end() ? result<file_identity>(seen_id->second)
+                                                       : identify_file(m.file);
       std::shared_ptr<module_record> by_name;
       {
         std::lock_guard lock(s_->mutex);
@@ -908,12 +924,43 @@ result<std::vector<module_handle>> registry::load(std::span<const module_ref> re
         for (const auto& [name, r] : state_->namespaces[i].by_name) loaded.emplace(name, r->node);
       }
     }
-    node_provider from_files = manifest_provider(state_->options.search);
-    node_provider provider = [&loaded, &from_files](const module_ref& ref) -> result<module_node> {
+    const module_search_path& search = state_->options.search;
+    node_provider from_files = manifest_provider(search);
+    registry_state& st = *state_;
+    detail::identity_cache seen;
+    node_provider provider = [&](const module_ref& ref) -> result<module_node> {
       if (!ref.is_path()) {
         if (auto it = loaded.find(ref.name()); it != loaded.end()) return it->second;
       }
-      return from_files(ref);
+      // A file version read before is not read again: find it, stat it, take its manifest
+      // from the cache. Anything unusual (not found, a name that differs) goes the long way,
+      // which gives the precise error.
+      std::filesystem::path file;
+      if (ref.is_path()) {
+        file = ref.path();
+      } else if (auto found = find_module(ref.name(), search)) {
+        file = std::move(*found);
+      } else {
+        return from_files(ref);
+      }
+      auto id = identify_file(file);
+      if (!id) return from_files(ref);
+      seen.insert_or_assign(file, *id);
+      {
+        std::lock_guard lock(st.mutex);
+        if (auto it = st.manifests.find(*id); it != st.manifests.end() &&
+                                               (ref.is_path() || it->second.name == ref.name())) {
+          module_node node = it->second;
+          node.file = std::move(file);
+          return node;
+        }
+      }
+      auto node = from_files(ref);
+      if (node) {
+        std::lock_guard lock(st.mutex);
+        st.manifests.insert_or_assign(*id, *node);
+      }
+      return node;
     };
     const auto start = detail::clock::now();
     auto graph = resolve_graph(refs, provider);
@@ -926,7 +973,7 @@ result<std::vector<module_handle>> registry::load(std::span<const module_ref> re
       }
       return fail(std::move(graph.error()));
     }
-    return state_access(state_).load(*graph, options, resolve_time, started);
+    return state_access(state_).load(*graph, options, resolve_time, started, seen);
   } catch (const std::exception& e) {
     return fail(errc::load_failed, what, std::string("the load could not complete: ") + e.what());
   }

@@ -60,6 +60,7 @@ struct module_record {
   std::atomic<std::size_t> handles{0};
   std::atomic<std::uint32_t> abi{0};
   std::vector<std::shared_ptr<module_record>> needs;  // present dependencies, all kinds
+  std::uint64_t mark = 0;  // reachability walks: the epoch of the last walk that reached it
   std::uint64_t load_seq = 0;
   std::uint64_t init_seq = 0;  // 0 until on_load succeeded (or there is none)
   module_timing timing;
@@ -91,7 +92,11 @@ struct registry_state {
   std::map<identity_key, std::shared_ptr<module_record>> loaded;
   std::map<file_identity, error> failed_inits;          // a failed on_load, by file version
   std::map<file_identity, preflight_verdict> preflights;  // passed checks, by file version
+  // What each file version's manifest says, so resolving a graph again reads no file whose
+  // identity, size and mtime are unchanged (the manifest is part of the file).
+  std::map<file_identity, module_node> manifests;
   std::uint64_t next_seq = 1;
+  std::uint64_t mark_epoch = 0;
   // A handle released from inside an entry point cannot take the lock its caller holds: the
   // collection it may need waits for the end of that caller's operation.
   std::atomic<bool> collect_pending{false};

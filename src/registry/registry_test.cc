@@ -398,6 +398,30 @@ TEST_F(RegistryTest, PassedPreflightIsCachedForAnUnchangedFile) {
   EXPECT_TRUE(report.loaded[0].preflight_cached);
 }
 
+TEST_F(RegistryTest, AReplacedFileIsReadAgainNotTakenFromTheCache) {
+  temp_dir dir;
+  const fs::path file = dir.path() / "libreg_base.so";
+  fs::copy_file(LIVEMOD_FIXTURE_REGISTRY_BASE, file);
+  registry host(options(dir.path()));
+  auto first = host.load(module_ref::named("reg_base"));
+  ASSERT_THAT(first, IsOk());
+  EXPECT_EQ(first->version().to_string(), "1.0.0");
+  first->reset();
+
+  // Another build at the same path (a new inode): its manifest says 9.0.0.
+  fs::remove(file);
+  fs::copy_file(LIVEMOD_FIXTURE_REGISTRY_DUP, file);
+  load_report report;
+  auto second = host.load(module_ref::named("reg_base"), reporting(&report));
+  ASSERT_THAT(second, IsOk());
+  EXPECT_EQ(second->version().to_string(), "9.0.0");
+  ASSERT_EQ(report.loaded.size(), 1u);
+  EXPECT_FALSE(report.loaded[0].preflight_cached);
+  auto name = second->symbol<const char*()>("reg_name");
+  ASSERT_THAT(name, IsOk());
+  EXPECT_STREQ((*name)(), "reg_dup");
+}
+
 // --- bad input: each leaves the module loaded before it working -------------------------------
 
 class RegistryBadInputTest : public RegistryTest {

@@ -640,18 +640,41 @@ result<void> install_crash_guard() noexcept {
   return {};
 }
 
+namespace {
+
+// The first guarded call on this thread, out of line so the common path stays small.
+__attribute__((noinline)) std::unique_ptr<error> prepare_this_thread() {
+  auto prepared = prepare_thread();
+  if (prepared) return nullptr;
+  return std::make_unique<error>(std::move(prepared.error()));
+}
+
+__attribute__((noinline, cold)) std::unique_ptr<error> crashed(guard_frame& frame,
+                                                             const guard_options& options) {
+  return std::make_unique<error>(after_crash(frame, options));
+}
+
+}  // namespace
+
 result<void> run_guarded(void (*fn)(void* context), void* context,
                          const guard_options& options) noexcept {
+  std::unique_ptr<error> failure = detail::guarded_invoke(fn, context, options);
+  if (!failure) return {};
+  return fail(std::move(*failure));
+}
+
+std::unique_ptr<error> detail::guarded_invoke(void (*fn)(void* context), void* context,
+                                              const guard_options& options) noexcept {
   thread_state& ts = tls_state;
   if (!ts.ready) {
-    if (auto prepared = prepare_thread(); !prepared) return prepared;
+    if (auto failure = prepare_this_thread()) return failure;
   }
   guard_frame frame;
   frame.outer = ts.top;
   frame.capturing = 0;
   // Saving the mask costs a system call; fast mode restores it from the handler's record.
   if (sigsetjmp(frame.env, options.mode == guard_mode::exact ? 1 : 0) != 0) {
-    return fail(after_crash(frame, options));
+    return crashed(frame, options);
   }
   // Published only once the jump buffer is complete; the fences keep the compiler from moving
   // the stores across the call (the handler is the only other reader, on this thread).
@@ -660,7 +683,7 @@ result<void> run_guarded(void (*fn)(void* context), void* context,
   fn(context);
   std::atomic_signal_fence(std::memory_order_seq_cst);
   ts.top = frame.outer;
-  return {};
+  return nullptr;
 }
 
 }  // namespace livemod

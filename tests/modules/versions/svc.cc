@@ -25,8 +25,7 @@ std::atomic<bool> crashed_once{false};
 std::int32_t version() {
 #ifdef SVC_CRASH_FIRST_CALL
   if (!crashed_once.exchange(true)) {
-    volatile int* p = nullptr;
-    *p = 1;  // SIGSEGV on the first call
+    std::raise(SIGSEGV);  // the first call crashes (raise, not a null store: UBSan would stop it first)
   }
 #endif
   return SVC_VALUE;
