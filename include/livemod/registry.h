@@ -257,7 +257,7 @@ class registry {
   //   abi_unsupported       on_load speaks an ABI this host does not (or returned 0)
   //   init_failed           on_load reported a failure or threw; or did so before and the
   //                         file has not changed since (then it is not run again)
-  //   load_failed           called from an entry point or the log callback
+  //   load_failed           called from an entry point or the log callback; no such namespace
   // Nothing loaded before the call is affected by a failure.
   result<module_handle> load(const module_ref& ref, const load_options& options = {});
   // Loads several modules as one graph (independent ones keep this order); one handle each.

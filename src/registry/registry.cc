@@ -554,7 +554,7 @@ class state_access {
         for (std::size_t i : graph.load_order()) {
           planned_module& p = plan[i];
           if (p.generation != g || p.existing) continue;
-          auto record = make_record(graph, plan, p, options.where, link_map);
+          auto record = make_record(graph, p, options.where, link_map);
           auto opened = map_record(*record, s_->namespaces[ns_index]);
           if (!opened) {
             failed_event(mods[i], opened.error());
@@ -698,10 +698,8 @@ class state_access {
     return std::nullopt;
   }
 
-  std::shared_ptr<module_record> make_record(const module_graph& graph,
-                                             const std::vector<planned_module>& plan,
-                                             planned_module& p, namespace_id ns,
-                                             std::uint32_t link_map) {
+  std::shared_ptr<module_record> make_record(const module_graph& graph, const planned_module& p,
+                                             namespace_id ns, std::uint32_t link_map) {
     const resolved_module& m = graph.modules()[p.index];
     auto r = std::make_shared<module_record>();
     r->node.name = m.name;
@@ -713,7 +711,6 @@ class state_access {
           dependency{d.name, range ? std::move(*range) : version_range(), d.kind});
       r->dependency_flags.push_back(dependency_flag{d.name, d.kind, d.present()});
     }
-    (void)plan;
     r->ns = ns;
     r->link_map = link_map;
     r->identity = *p.identity;
