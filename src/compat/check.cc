@@ -9,7 +9,10 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
+#include <sys/stat.h>
+#include <tuple>
 
 #include "compat/host_scope.h"
 #include "compat/library_search.h"
@@ -177,9 +180,9 @@ class checker {
     }
   }
 
-  void check_libraries(compat::load_scope& scope, const image_info& host) {
-    // The host's global scope first; the module then joins it, loaded by the executable.
-    scope.add(host, std::nullopt);
+  // `scope` holds the host's global scope already; the module joins it, loaded by the
+  // executable.
+  void check_libraries(compat::load_scope& scope) {
     const std::size_t first_resolution = scope.resolutions().size();
     const std::size_t first_problem = scope.problems().size();
     const std::size_t module = scope.add(report_.module, 0);
@@ -333,6 +336,36 @@ class checker {
   std::map<std::string, std::vector<std::string>> missing_by_needer_;  // needed_by -> names
 };
 
+// The host's global scope (its executable and every library it needs, read and indexed) is
+// the same for every module checked against one host, and building it costs milliseconds
+// (libstdc++ alone has thousands of symbols): it is built once per host file state and search
+// environment, and each check works on a copy. A library of the host replaced on disk while
+// the process runs is not seen until the host file changes; for this process that is the
+// truth anyway, since the old library is what is mapped.
+compat::load_scope host_scope_for(const fs::path& host_path, const image_info& host_image,
+                                  std::optional<std::string> ld_library_path) {
+  struct stat st {};
+  const bool identified = ::stat(host_path.c_str(), &st) == 0;
+  using key = std::tuple<std::string, dev_t, ino_t, off_t, long, long, std::optional<std::string>>;
+  const key k{host_path.string(), st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec,
+              st.st_mtim.tv_nsec, ld_library_path};
+  static std::mutex mutex;
+  static std::map<key, std::shared_ptr<const compat::load_scope>> cache;
+  if (identified) {
+    std::lock_guard lock(mutex);
+    if (auto it = cache.find(k); it != cache.end()) return *it->second;
+  }
+  compat::load_scope scope(compat::search_environment::for_host(
+      host_image.cls, host_image.machine, host_path, std::move(ld_library_path)));
+  scope.add(host_image, std::nullopt);
+  if (identified) {
+    std::lock_guard lock(mutex);
+    if (cache.size() >= 8) cache.erase(cache.begin());  // hosts are few; bound it all the same
+    cache.emplace(k, std::make_shared<const compat::load_scope>(scope));
+  }
+  return scope;
+}
+
 result<check_report> run_check(const fs::path& module, const check_options& options) {
   auto module_image = read_image(module);
   if (!module_image) return fail(std::move(module_image.error()));
@@ -363,9 +396,8 @@ result<check_report> run_check(const fs::path& module, const check_options& opti
     if (!ld_library_path) {
       if (const char* env = std::getenv("LD_LIBRARY_PATH")) ld_library_path = env;
     }
-    compat::load_scope scope(compat::search_environment::for_host(
-        host_image->cls, host_image->machine, host_path, std::move(ld_library_path)));
-    c.check_libraries(scope, *host_image);
+    compat::load_scope scope = host_scope_for(host_path, *host_image, std::move(ld_library_path));
+    c.check_libraries(scope);
   }
   c.check_pins();
 
