@@ -73,6 +73,17 @@ result<file_identity> identify_file(const std::filesystem::path& path);
 // "calculator" -> "libcalculator.so" on Linux (DLL_EXTENSION's idea: the platform's naming).
 std::string platform_file_name(std::string_view name);
 
+// A symbol's address as T*: a function pointer for a function type (dlsym's POSIX contract
+// makes the conversion valid), a data pointer otherwise. Shared by every typed import.
+template <class T>
+std::add_pointer_t<T> symbol_cast(void* address) {
+  if constexpr (std::is_function_v<T>) {
+    return reinterpret_cast<std::add_pointer_t<T>>(address);
+  } else {
+    return static_cast<std::add_pointer_t<T>>(address);
+  }
+}
+
 class library {
  public:
   library() = default;
@@ -102,13 +113,7 @@ class library {
   // gives int*.
   template <class T>
   result<std::add_pointer_t<T>> symbol(std::string_view name) const {
-    auto address = raw_symbol(name);
-    if (!address) return fail(address.error());
-    if constexpr (std::is_function_v<T>) {
-      return reinterpret_cast<std::add_pointer_t<T>>(*address);
-    } else {
-      return static_cast<std::add_pointer_t<T>>(*address);
-    }
+    return raw_symbol(name).map(symbol_cast<T>);
   }
 
   // Closes now instead of at destruction; closing an empty handle does nothing. Errors:

@@ -66,6 +66,7 @@
 
 #include "livemod/check.h"
 #include "livemod/error.h"
+#include "livemod/library.h"
 #include "livemod/manifest.h"
 #include "livemod/resolve.h"
 
@@ -176,13 +177,7 @@ class module_handle {
   result<void*> raw_symbol(std::string_view name) const;
   template <class T>
   result<std::add_pointer_t<T>> symbol(std::string_view name) const {
-    auto address = raw_symbol(name);
-    if (!address) return fail(address.error());
-    if constexpr (std::is_function_v<T>) {
-      return reinterpret_cast<std::add_pointer_t<T>>(*address);
-    } else {
-      return static_cast<std::add_pointer_t<T>>(*address);
-    }
+    return raw_symbol(name).map(symbol_cast<T>);
   }
 
   // Releases the reference now; the handle is empty after.
