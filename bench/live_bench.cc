@@ -1,6 +1,7 @@
 // The hot swap's call path (Google Benchmark): a call through live<Api> (one guarded call: one
 // RCU read-side section) and a batch of 100 calls in one scope, beside a raw function-pointer
-// call and a std::function call to the same module function, at 1 and 2 threads.
+// call and a std::function call to the same module function, at 1 and 2 threads. And the read
+// sides alone around a raw call: livemod::rcu against liburcu's memb flavour, inlined.
 // bench/RESULTS.md, "## hot swap", has the command and the figures.
 #include <benchmark/benchmark.h>
 
@@ -10,6 +11,10 @@
 
 #include "counter_api.h"
 #include "livemod/live.h"
+#include "livemod/rcu.h"
+
+#define _LGPL_SOURCE
+#include <urcu/urcu-memb.h>
 
 namespace {
 
@@ -68,7 +73,29 @@ void live_scope_x100(benchmark::State& state) {
   }
 }
 
+void rcu_section(benchmark::State& state) {
+  auto* volatile fn = raw_table()->build;
+  for (auto _ : state) {
+    livemod::rcu::read_lock();
+    benchmark::DoNotOptimize(fn());
+    livemod::rcu::read_unlock();
+  }
+}
+
+void urcu_memb_section(benchmark::State& state) {
+  thread_local bool registered = (urcu_memb_register_thread(), true);
+  benchmark::DoNotOptimize(registered);
+  auto* volatile fn = raw_table()->build;
+  for (auto _ : state) {
+    urcu_memb_read_lock();
+    benchmark::DoNotOptimize(fn());
+    urcu_memb_read_unlock();
+  }
+}
+
 BENCHMARK(raw_pointer)->Threads(1)->Threads(2);
+BENCHMARK(rcu_section)->Threads(1)->Threads(2);
+BENCHMARK(urcu_memb_section)->Threads(1)->Threads(2);
 BENCHMARK(std_function)->Threads(1)->Threads(2);
 BENCHMARK(live_call)->Threads(1)->Threads(2);
 BENCHMARK(raw_pointer_x100)->Threads(1)->Threads(2);

@@ -6,11 +6,12 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build pkg-config binutils     # toolchain (binutils: readelf/nm for the tests)
   libelf-dev                                    # reading ELF files (elfutils' libelf)
-  liburcu-dev                                   # RCU for the hot swap's wait-free call path
+  liburcu-dev                                   # liburcu's read side, benchmarked beside livemod's own RCU
   nlohmann-json3-dev libexpected-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   g++-aarch64-linux-gnu gcc-i686-linux-gnu      # foreign-arch fixture modules
   graphviz                                      # `dot -Tsvg` renders `livemod deps --dot` in a test
+  qemu-user                                     # runs the AArch64 thunk tests (qemu-aarch64)
 )
 
 missing=()

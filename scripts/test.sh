@@ -13,12 +13,8 @@ while [ $# -gt 0 ]; do
     --sanitize) build_args+=(--sanitize "$2"); shift 2 ;;
     -L)
       ctest_args+=(-L "$2")
-      if [ "$2" = concurrent ]; then
-        for t in livemod_os_test livemod_crash_guard_test livemod_watch_test \
-                 livemod_live_test livemod_registry_test; do
-          build_args+=(--target "$t")
-        done
-      fi
+      # Build only what the label selects (CMake groups the concurrent binaries in a target).
+      if [ "$2" = concurrent ]; then build_args+=(--target livemod_concurrent_tests); fi
       shift 2 ;;
     -R|-E) ctest_args+=("$1" "$2"); shift 2 ;;
     *) echo "test.sh: unknown option $1" >&2; exit 2 ;;

@@ -87,7 +87,18 @@ enum class errc : int {
   unload_incomplete = 538,       // the old image is still mapped after dlclose (pins say why)
   no_previous_version = 539,     // rollback with no earlier version in history
   no_version_loaded = 540,       // a call through a live handle while no version serves
-  // 6xx object, 7xx isolate: reserved for those layers
+  // 541-549: the live layer's control channel (the CLI's rollback and status requests)
+  control_failed = 541,          // the control socket cannot be made, reached or answered
+  // 6xx: live objects
+  code_memory_failed = 601,      // generated code or a vtable page cannot be mapped or protected
+  unsupported_platform = 602,    // no thunk emitter for this architecture (use portable mode)
+  class_not_found = 603,         // no module serving exports a factory for this class id
+  interface_not_supported = 604, // query_interface: the object does not implement that id
+  converter_missing = 605,       // a class with live objects has no converter in the new version
+  conversion_failed = 606,       // a converter reported failure for one object
+  object_interface_shrank = 607, // the new version's interface has fewer methods than the old
+  object_layout_changed = 608,   // the interface's layout hash changed without a new id
+  // 7xx isolate: reserved for that layer
 };
 
 // The stable snake_case name of a code ("truncated"); "unknown" for a value not listed.

@@ -11,12 +11,14 @@
 //   for (const auto& lib : img->needed) std::cout << "needs " << lib << "\n";
 //   if (img->manifest_json) std::cout << *img->manifest_json << "\n";
 //
-// Lifetime and threads: read_image is reentrant; image_info is a plain value that owns all
-// its strings (the mapping is released before read_image returns).
+// Lifetime and threads: read_image and read_image_shared are reentrant; image_info is a plain
+// value that owns all its strings (the mapping is released before read_image returns), and
+// the images read_image_shared hands out are immutable and shared.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -99,6 +101,16 @@ struct image_info {
 // may wait and retry). corrupt_elf: a value no valid file has (a wrong entry size, an index or
 // string offset outside its table, a version chain that disagrees with its count).
 result<image_info> read_image(const std::filesystem::path& path);
+
+// read_image through a per-process cache: a file read before is not read again while it is
+// unchanged. The cache is keyed by the file's state (path, device, inode, size, mtime to the
+// nanosecond), so a file rebuilt or replaced at the same path is read afresh, and the entry
+// of its previous version is dropped. Used wherever one file is read several times in one
+// load: resolve reads a module for its manifest, the preflight reads it again for its ELF
+// facts, and every module's check reads the same libc. Bounded (a few thousand files); a
+// read that fails is not kept, nor one whose file changed while it was read. Thread-safe.
+// Errors: those of read_image.
+result<std::shared_ptr<const image_info>> read_image_shared(const std::filesystem::path& path);
 
 // The short name of an e_machine value, as uname -m and Debian spell it ("x86_64" for
 // EM_X86_64, "aarch64", "i386", "arm", "riscv" ...); "machine N" for others.

@@ -22,10 +22,10 @@
 // `probation_calls` guarded calls, a crash in one of them rolls back to the previous version
 // with the state that version had.
 //
-// Threads: live<Api>::call and scope are wait-free (an RCU read-side section of liburcu's memb
-// flavour, inlined: no lock, no atomic read-modify-write, no allocation) except during probation,
-// when a call is guarded and counted with one relaxed fetch_add. A thread is registered with
-// RCU on its first call and unregistered when it exits. A scope must not be held across a swap
+// Threads: live<Api>::call and scope are wait-free (an RCU read-side section, livemod/rcu.h,
+// inlined: no lock, no atomic read-modify-write, no allocation, no store to a shared cache line)
+// except during probation, when a call is guarded and counted with one relaxed fetch_add. A
+// thread is registered with RCU on its first call and unregistered when it exits. A scope must not be held across a swap
 // request made on the same thread (swap_to waits for a grace period: it would wait for itself).
 // swap_to, rollback and request_swap may be called from any thread, swaps run one at a time; the
 // event callback runs on the thread that ran the swap (the engine's worker for request_swap and
@@ -33,15 +33,6 @@
 // call request_swap, but not swap_to, rollback or wait_idle (they would wait for themselves). Destroying the live_module while a live<Api>
 // call or scope is in progress is undefined: stop callers first.
 #pragma once
-
-// Inline liburcu's read side (LGPL allows it for these small functions). Not under TSan:
-// liburcu 0.13 synchronises its own words with volatile accesses and barriers, which TSan
-// reports as races once they are compiled into instrumented code; called out of line, they run
-// in the uninstrumented library.
-#if !defined(_LGPL_SOURCE) && !defined(__SANITIZE_THREAD__)
-#define _LGPL_SOURCE
-#endif
-#include <urcu/urcu-memb.h>
 
 #include <atomic>
 #include <chrono>
@@ -58,25 +49,49 @@
 #include "livemod/check.h"
 #include "livemod/crash_guard.h"
 #include "livemod/error.h"
+#include "livemod/rcu.h"
 
-#if defined(__SANITIZE_THREAD__)
-#define LIVEMOD_TSAN 1
-extern "C" void __tsan_release(void* addr);
-extern "C" void __tsan_acquire(void* addr);
-#else
-#define LIVEMOD_TSAN 0
-#endif
 
 namespace livemod {
 
 class live_engine;
+class library;
+
+// One version of the hosted module, as a swap_participant sees it.
+struct swap_version {
+  std::uint64_t sequence = 0;        // the engine's number for it
+  std::string_view module, version;  // the manifest's name and version
+  const library* image = nullptr;    // the loaded image (look symbols up; do not close it)
+};
+
+// A layer that takes part in every swap (the object layer, livemod/object.h): it may refuse
+// a version before it is published, learns when one serves, and may keep an old image mapped
+// after the swap. Called on the thread running the swap, with the engine's swap lock held
+// (one call at a time); it must not call swap_to, rollback or wait_idle.
+class swap_participant {
+ public:
+  virtual ~swap_participant() = default;
+  // After load and state migration, before publish (`from` is null for the first version;
+  // `rollback` when going back to a version that served before). An error refuses the swap:
+  // the new version is stopped and unloaded, the old one keeps serving.
+  virtual result<void> prepare(const swap_version* from, const swap_version& to,
+                               bool rollback) = 0;
+  // `to` serves (after the health check passed).
+  virtual void published(const swap_version* from, const swap_version& to, bool rollback) = 0;
+  // The engine is about to run on_unload and dlclose of `old` (after its grace period).
+  // true: go ahead. false: keep the image mapped; the participant calls unload_later() once,
+  // from any thread, when nothing needs it any more; the engine's worker then unloads it and
+  // reports `unloaded`. unload_later does nothing once the live_module is gone.
+  virtual bool may_unload(const swap_version& old, std::function<void()> unload_later) = 0;
+};
 
 struct live_options {
   // The interface whose table callers use: one of the manifest's "interfaces" ids, found with
   // the module's livemod_get_api (livemod/sdk/state.h). Required.
   std::string interface_id;
-  // Where versions are staged; empty: a fresh mkdtemp dir under $TMPDIR (or /tmp), mode 0700,
-  // removed with the live_module.
+  // Where versions are staged; empty: a fresh mkdtemp dir, mode 0700, removed with the
+  // live_module, under $TMPDIR when set, else a memory file system ($XDG_RUNTIME_DIR or
+  // /dev/shm, if writable and not noexec: staging is on the swap's critical path), else /tmp.
   std::filesystem::path shadow_dir;
   // How long on_load may run before the version is given up (its image stays loaded, abandoned).
   std::chrono::milliseconds on_load_timeout{2000};
@@ -90,6 +105,8 @@ struct live_options {
   check_options check;
   // Called with every event, on the thread running the swap.
   std::function<void(const struct live_event&)> on_event;
+  // Takes part in every swap (the object layer: object_runtime::participant()); may be null.
+  std::shared_ptr<swap_participant> participant;
 };
 
 enum class live_event_kind : std::uint8_t {
@@ -107,6 +124,11 @@ std::string_view to_string(swap_step step) noexcept;
 
 struct swap_timings {
   std::chrono::nanoseconds stage{}, preflight{}, load{}, migrate{}, publish{}, grace{}, unload{};
+  // request_swap -> the engine's worker starting the swap (0 for swap_to and rollback).
+  std::chrono::nanoseconds queued{};
+  // When the new table was published (steady clock): the first call by the new version comes
+  // after this, and grace + unload after it again. Default (epoch) when nothing was published.
+  std::chrono::steady_clock::time_point published_at{};
   std::chrono::nanoseconds to_publish() const { return stage + preflight + load + migrate + publish; }
 };
 
@@ -142,11 +164,6 @@ struct live_table {
   std::atomic<std::uint64_t> probation_calls{0};
 };
 
-extern thread_local bool rcu_thread_registered;
-void register_rcu_thread() noexcept;  // out of line: the first call on each thread
-inline void ensure_rcu_thread() noexcept {
-  if (__builtin_expect(!rcu_thread_registered, 0)) register_rcu_thread();
-}
 // The guarded slow path of a call during probation: counts the call, reports a crash.
 void probation_call_done(live_table* table, bool crashed, const error* cause) noexcept;
 error no_version_error();
@@ -180,6 +197,9 @@ class live_module {
   std::string module_name() const;
   std::filesystem::path shadow_dir() const;
   live_stats stats() const;
+  // The versions kept for rollback, oldest first; rollback() goes to the last one. Waits for a
+  // swap in progress.
+  std::vector<std::string> history_versions() const;
 
   live_engine& engine() noexcept { return *engine_; }
 
@@ -191,9 +211,8 @@ class live_module {
 // The engine's published pointer, read by live<Api>.
 namespace detail {
 live_table* const* published_slot(live_engine& e) noexcept;
-// rcu_dereference, spelled with the compiler's atomic builtin (a plain load on x86-64 and a
-// dependency-ordered one elsewhere) so ThreadSanitizer sees it pair with the engine's
-// release store (rcu_assign_pointer); liburcu 0.13 spells it as a volatile load otherwise.
+// rcu_dereference: a plain load on x86-64, a dependency-ordered one elsewhere, and one
+// ThreadSanitizer pairs with the engine's release store.
 inline live_table* load_published(live_table* const* slot) noexcept {
   return __atomic_load_n(slot, __ATOMIC_CONSUME);
 }
@@ -214,7 +233,6 @@ class live {
     read_section section;
     detail::live_table* t = detail::load_published(slot_);
     if (__builtin_expect(t == nullptr, 0)) return tl::unexpected<error>(detail::no_version_error());
-    tsan_release release{t};
     const Api& api = *static_cast<const Api*>(t->api);
     if (__builtin_expect(!t->probation.load(std::memory_order_relaxed), 1)) {
       if constexpr (std::is_void_v<value_type>) {
@@ -235,16 +253,10 @@ class live {
   class scope_guard {
    public:
     explicit scope_guard(detail::live_table* const* slot) noexcept {
-      detail::ensure_rcu_thread();
-      urcu_memb_read_lock();
+      rcu::read_lock();
       table_ = detail::load_published(slot);
     }
-    ~scope_guard() {
-#if LIVEMOD_TSAN
-      if (table_) __tsan_release(table_);
-#endif
-      urcu_memb_read_unlock();
-    }
+    ~scope_guard() { rcu::read_unlock(); }
     scope_guard(const scope_guard&) = delete;
     scope_guard& operator=(const scope_guard&) = delete;
     explicit operator bool() const noexcept { return table_ != nullptr; }
@@ -260,23 +272,10 @@ class live {
 
  private:
   struct read_section {
-    read_section() noexcept {
-      detail::ensure_rcu_thread();
-      urcu_memb_read_lock();
-    }
-    ~read_section() { urcu_memb_read_unlock(); }
+    read_section() noexcept { rcu::read_lock(); }
+    ~read_section() { rcu::read_unlock(); }
     read_section(const read_section&) = delete;
     read_section& operator=(const read_section&) = delete;
-  };
-  // TSan cannot see an RCU grace period: each reader releases the table it used, and the
-  // engine acquires it after synchronize_rcu, before it frees anything.
-  struct tsan_release {
-    detail::live_table* table;
-    ~tsan_release() {
-#if LIVEMOD_TSAN
-      __tsan_release(table);
-#endif
-    }
   };
   detail::live_table* const* slot_;
 };

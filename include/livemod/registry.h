@@ -115,6 +115,9 @@ struct module_timing {
 // What one load did: filled in when load_options::report is set.
 struct load_report {
   std::chrono::nanoseconds resolve{};  // resolve_graph, for the whole request
+  // The preflight phase, wall time: the modules' `check` times add up to more when they were
+  // checked in parallel (registry_options::preflight_threads).
+  std::chrono::nanoseconds preflight{};
   std::vector<module_timing> loaded;   // the modules this load mapped, in load order
   std::vector<std::string> reused;     // modules of the graph that were loaded already
   std::chrono::nanoseconds total{};    // the whole call
@@ -205,6 +208,11 @@ struct registry_options {
   // Keep each passed preflight for the file's identity, size and mtime, so loading an
   // unchanged file again skips the check. Libraries it needs are not watched for changes.
   bool cache_preflight = true;
+  // How many threads run the preflight checks of one load's modules (they only read files, no
+  // module code runs): 0 picks up to 4 by the machine's cores; 1 checks in the calling thread.
+  // The outcome does not depend on it: the same verdicts, and when several modules fail, the
+  // error of the first in load order.
+  unsigned preflight_threads = 0;
   // Where modules' log lines go (host_api.log): the module's name, a LIVEMOD_LOG_* level and
   // the text. Unset: dropped. Error lines logged during a failed on_load also end up in the
   // init_failed message.

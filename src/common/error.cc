@@ -64,6 +64,15 @@ std::string_view to_string(errc code) noexcept {
     case errc::unload_incomplete: return "unload_incomplete";
     case errc::no_previous_version: return "no_previous_version";
     case errc::no_version_loaded: return "no_version_loaded";
+    case errc::control_failed: return "control_failed";
+    case errc::code_memory_failed: return "code_memory_failed";
+    case errc::unsupported_platform: return "unsupported_platform";
+    case errc::class_not_found: return "class_not_found";
+    case errc::interface_not_supported: return "interface_not_supported";
+    case errc::converter_missing: return "converter_missing";
+    case errc::conversion_failed: return "conversion_failed";
+    case errc::object_interface_shrank: return "object_interface_shrank";
+    case errc::object_layout_changed: return "object_layout_changed";
   }
   return "unknown";
 }

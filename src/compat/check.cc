@@ -91,8 +91,12 @@ std::string class_name(elf_class cls) {
 
 class checker {
  public:
-  checker(check_report& report, const check_options& options)
-      : report_(report), options_(options), module_name_(file_name(report.module.path)) {}
+  checker(check_report& report, const check_options& options,
+          std::shared_ptr<const image_info> module)
+      : report_(report),
+        options_(options),
+        module_(std::move(module)),
+        module_name_(file_name(report.module.path)) {}
 
   void add(severity level, errc code, std::string subject, std::string message,
            std::string remedy) {
@@ -185,7 +189,7 @@ class checker {
   void check_libraries(compat::load_scope& scope) {
     const std::size_t first_resolution = scope.resolutions().size();
     const std::size_t first_problem = scope.problems().size();
-    const std::size_t module = scope.add(report_.module, 0);
+    const std::size_t module = scope.add(module_, 0);
 
     report_.libraries.assign(
         scope.resolutions().begin() + static_cast<std::ptrdiff_t>(first_resolution),
@@ -223,10 +227,10 @@ class checker {
     std::set<std::string> unavailable;  // versions already reported missing
     const auto& objects = scope.objects();
     for (std::size_t i = module; i < objects.size(); ++i) {
-      check_versions(scope, objects[i].image, unavailable);
+      check_versions(scope, objects[i].image(), unavailable);
     }
     for (std::size_t i = module; i < objects.size(); ++i) {
-      check_symbols(scope, objects[i].image, unavailable);
+      check_symbols(scope, objects[i].image(), unavailable);
     }
   }
 
@@ -238,7 +242,7 @@ class checker {
     for (const auto& need : object.version_needs) {
       const auto provider = scope.find_loaded(need.file);
       if (!provider) continue;  // needed_not_found (or a verneed without DT_NEEDED) says it
-      const image_info& lib = scope.objects()[*provider].image;
+      const image_info& lib = scope.objects()[*provider].image();
       if (lib.version_defs.empty()) {
         // glibc only warns here ("no version information available") and binds anyway.
         add(severity::warning, errc::symbol_version_unavailable, need.file,
@@ -332,17 +336,24 @@ class checker {
  private:
   check_report& report_;
   const check_options& options_;
+  std::shared_ptr<const image_info> module_;  // what report_.module copies, shared with the scope
   std::string module_name_;
   std::map<std::string, std::vector<std::string>> missing_by_needer_;  // needed_by -> names
 };
 
-// The host's global scope (its executable and every library it needs, read and indexed) is
-// the same for every module checked against one host, and building it costs milliseconds
-// (libstdc++ alone has thousands of symbols): it is built once per host file state and search
-// environment, and each check works on a copy. A library of the host replaced on disk while
-// the process runs is not seen until the host file changes; for this process that is the
-// truth anyway, since the old library is what is mapped.
-compat::load_scope host_scope_for(const fs::path& host_path, const image_info& host_image,
+// What a check needs of its host: the image and the global scope of its DT_NEEDED closure.
+// Both are the same for every module checked against one host, and building them costs
+// milliseconds (libstdc++ alone has thousands of symbols): they are built once per host file
+// state and search environment, and each check copies the scope, which shares the images and
+// the symbol index (load_scope::freeze). A library of the host replaced on disk while the
+// process runs is not seen until the host file changes; for this process that is the truth
+// anyway, since the old library is what is mapped.
+struct host_facts {
+  std::shared_ptr<const image_info> image;
+  std::shared_ptr<const compat::load_scope> scope;
+};
+
+result<host_facts> host_facts_for(const fs::path& host_path,
                                   std::optional<std::string> ld_library_path) {
   struct stat st {};
   const bool identified = ::stat(host_path.c_str(), &st) == 0;
@@ -350,24 +361,40 @@ compat::load_scope host_scope_for(const fs::path& host_path, const image_info& h
   const key k{host_path.string(), st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec,
               st.st_mtim.tv_nsec, ld_library_path};
   static std::mutex mutex;
-  static std::map<key, std::shared_ptr<const compat::load_scope>> cache;
+  static std::map<key, host_facts> cache;
   if (identified) {
     std::lock_guard lock(mutex);
-    if (auto it = cache.find(k); it != cache.end()) return *it->second;
+    if (auto it = cache.find(k); it != cache.end()) return it->second;
   }
+  // The checks of one load run side by side and all miss at first: one builds the facts while
+  // the others wait for them, rather than each building its own (milliseconds each).
+  static std::mutex building;
+  std::lock_guard build_lock(building);
+  if (identified) {
+    std::lock_guard lock(mutex);
+    if (auto it = cache.find(k); it != cache.end()) return it->second;
+  }
+  auto image = read_image(host_path);
+  if (!image) return fail(std::move(image.error()));
+  host_facts facts;
+  facts.image = std::make_shared<const image_info>(std::move(*image));
   compat::load_scope scope(compat::search_environment::for_host(
-      host_image.cls, host_image.machine, host_path, std::move(ld_library_path)));
-  scope.add(host_image, std::nullopt);
+      facts.image->cls, facts.image->machine, host_path, std::move(ld_library_path)));
+  scope.add(*facts.image, std::nullopt);
+  scope.freeze();
+  facts.scope = std::make_shared<const compat::load_scope>(std::move(scope));
   if (identified) {
     std::lock_guard lock(mutex);
     if (cache.size() >= 8) cache.erase(cache.begin());  // hosts are few; bound it all the same
-    cache.emplace(k, std::make_shared<const compat::load_scope>(scope));
+    cache.emplace(k, facts);
   }
-  return scope;
+  return facts;
 }
 
 result<check_report> run_check(const fs::path& module, const check_options& options) {
-  auto module_image = read_image(module);
+  // Shared with resolve, which read the same file for its manifest moments ago, and with the
+  // next check of this unchanged file.
+  auto module_image = read_image_shared(module);
   if (!module_image) return fail(std::move(module_image.error()));
 
   const bool this_process = options.host.empty();
@@ -377,14 +404,19 @@ result<check_report> run_check(const fs::path& module, const check_options& opti
     host_path = fs::read_symlink("/proc/self/exe", ec);
     if (ec) host_path = "/proc/self/exe";
   }
-  auto host_image = read_image(host_path);
-  if (!host_image) return fail(std::move(host_image.error()));
+  std::optional<std::string> ld_library_path = options.ld_library_path;
+  if (!ld_library_path) {
+    if (const char* env = std::getenv("LD_LIBRARY_PATH")) ld_library_path = env;
+  }
+  auto host = host_facts_for(host_path, std::move(ld_library_path));
+  if (!host) return fail(std::move(host.error()));
+  const image_info* host_image = host->image.get();
 
   check_report report;
-  report.module = std::move(*module_image);
+  report.module = **module_image;
   report.host = host_path;
 
-  checker c(report, options);
+  checker c(report, options, std::move(*module_image));
   c.check_manifest();
   const bool machine_ok = c.check_machine(*host_image);
   c.check_fingerprint(this_process
@@ -392,11 +424,7 @@ result<check_report> run_check(const fs::path& module, const check_options& opti
                           : compat::executable_fingerprint(*host_image),
                       machine_ok);
   if (machine_ok) {
-    std::optional<std::string> ld_library_path = options.ld_library_path;
-    if (!ld_library_path) {
-      if (const char* env = std::getenv("LD_LIBRARY_PATH")) ld_library_path = env;
-    }
-    compat::load_scope scope = host_scope_for(host_path, *host_image, std::move(ld_library_path));
+    compat::load_scope scope = *host->scope;
     c.check_libraries(scope);
   }
   c.check_pins();

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <fstream>
 
 #include "compat/library_search.h"
 #include "compat/test_support.h"
@@ -148,6 +150,32 @@ TEST(Check, AGoodModuleIsCompatibleWithThisProcess) {
   ASSERT_TRUE(report->module_manifest.has_value());
   EXPECT_EQ(report->module_manifest->name, "calculator");
   for (const auto& lib : report->libraries) EXPECT_TRUE(lib.path.has_value()) << lib.name;
+}
+
+TEST(Check, AModuleRewrittenAtTheSamePathIsReadAgain) {
+  // check() shares module images with resolve (read_image_shared): a rebuilt file must not be
+  // judged by its previous version.
+  temp_dir dir;
+  const fs::path file = dir.path() / "libmodule.so";
+  fs::copy_file(LIVEMOD_FIXTURE_CALCULATOR, file);
+  auto first = check(file, plain());
+  ASSERT_THAT(first, IsOk());
+  EXPECT_TRUE(first->compatible()) << describe(*first);
+
+  // Written over in place, as a linker writes its output: the same inode, new bytes.
+  const auto mtime = fs::last_write_time(file);
+  {
+    std::ifstream in(LIVEMOD_FIXTURE_COMPAT_FUTURE_ABI, std::ios::binary);
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
+    out << in.rdbuf();
+  }
+  fs::last_write_time(file, mtime + std::chrono::seconds(2));
+  auto second = check(file, plain());
+  ASSERT_THAT(second, IsOk());
+  ASSERT_TRUE(second->module_manifest.has_value());
+  EXPECT_EQ(second->module_manifest->name, "future_abi");
+  EXPECT_FALSE(second->compatible());
+  EXPECT_FALSE(with_code(*second, errc::abi_unsupported).empty()) << describe(*second);
 }
 
 TEST(Check, LibrariesTheHostHasAreReportedAsTheHosts) {

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <deque>
+#include <iterator>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 namespace livemod::compat {
@@ -43,16 +45,21 @@ std::string fingerprint_arch(const image_info& image) {
 }  // namespace
 
 std::size_t load_scope::add(image_info image, std::optional<std::size_t> loader) {
+  return add(std::make_shared<const image_info>(std::move(image)), loader);
+}
+
+std::size_t load_scope::add(std::shared_ptr<const image_info> image,
+                            std::optional<std::size_t> loader) {
   const std::size_t root = objects_.size();
   const std::size_t first_resolution = resolutions_.size();
   {
     scope_object object;
-    object.names.push_back(image.path.string());
-    if (!image.soname.empty()) object.names.push_back(image.soname);
+    object.names.push_back(image->path.string());
+    if (!image->soname.empty()) object.names.push_back(image->soname);
     object.loader = loader;
     object.root = root;
-    index_symbols(image);
-    object.image = std::move(image);
+    index_symbols(*image);
+    object.image_data = std::move(image);
     objects_.push_back(std::move(object));
   }
 
@@ -61,8 +68,8 @@ std::size_t load_scope::add(image_info image, std::optional<std::size_t> loader)
   while (!queue.empty()) {
     const std::size_t current = queue.front();
     queue.pop_front();
-    const std::vector<std::string> needed = objects_[current].image.needed;
-    const std::string needed_by = file_name(objects_[current].image);
+    const std::vector<std::string> needed = objects_[current].image().needed;
+    const std::string needed_by = file_name(objects_[current].image());
     for (const auto& name : needed) {
       if (auto hit = find_loaded(name)) {
         // Loaded before this root was added (by the host): say so once per root; a library
@@ -75,7 +82,7 @@ std::size_t load_scope::add(image_info image, std::optional<std::size_t> loader)
             resolved_library r;
             r.name = name;
             r.needed_by = needed_by;
-            r.path = objects_[*hit].image.path;
+            r.path = objects_[*hit].image().path;
             r.found_by = "host";
             resolutions_.push_back(std::move(r));
           }
@@ -102,19 +109,21 @@ std::size_t load_scope::add(image_info image, std::optional<std::size_t> loader)
         objects_[*same].names.push_back(name);
         continue;
       }
-      auto library = read_image(*found.path);
+      // A graph of modules shares its lower layers: every check reaches the same libraries,
+      // read once per file version (read_image_shared).
+      auto library = read_image_shared(*found.path);
       if (!library) {
         problems_.push_back({name, needed_by, std::move(library.error())});
         continue;
       }
       scope_object object;
       object.names.push_back(name);
-      if (!library->soname.empty() && library->soname != name)
-        object.names.push_back(library->soname);
+      if (!(*library)->soname.empty() && (*library)->soname != name)
+        object.names.push_back((*library)->soname);
       object.loader = current;
       object.root = root;
-      index_symbols(*library);
-      object.image = std::move(*library);
+      index_symbols(**library);
+      object.image_data = std::move(*library);
       objects_.push_back(std::move(object));
       queue.push_back(objects_.size() - 1);
     }
@@ -133,7 +142,7 @@ std::optional<std::size_t> load_scope::find_loaded(std::string_view name) const 
 std::optional<std::size_t> load_scope::find_same_file(const fs::path& path) const {
   for (std::size_t i = 0; i < objects_.size(); ++i) {
     std::error_code ec;
-    if (fs::equivalent(objects_[i].image.path, path, ec) && !ec) return i;
+    if (fs::equivalent(objects_[i].image().path, path, ec) && !ec) return i;
   }
   return std::nullopt;
 }
@@ -141,7 +150,7 @@ std::optional<std::size_t> load_scope::find_same_file(const fs::path& path) cons
 std::vector<search_object> load_scope::chain_for(std::size_t object) const {
   std::vector<search_object> chain;
   for (std::optional<std::size_t> at = object; at; at = objects_[*at].loader) {
-    const image_info& image = objects_[*at].image;
+    const image_info& image = objects_[*at].image();
     chain.push_back({image.path, image.rpath, image.runpath, image.flags_1});
     if (chain.size() > objects_.size()) break;  // a loader cycle cannot happen; never loop
   }
@@ -156,13 +165,33 @@ void load_scope::index_symbols(const image_info& image) {
   }
 }
 
-bool load_scope::defines(std::string_view name, std::string_view version) const {
-  const auto it = definitions_.find(std::string(name));
-  if (it == definitions_.end()) return false;
+bool load_scope::binds(const definition_index& index, std::string_view name,
+                       std::string_view version) {
+  const auto it = index.find(std::string(name));
+  if (it == index.end()) return false;
   return std::any_of(it->second.begin(), it->second.end(), [&](const definition& d) {
     if (version.empty()) return !d.hidden;
     return d.version == version || (d.version.empty() && !d.hidden);
   });
+}
+
+bool load_scope::defines(std::string_view name, std::string_view version) const {
+  return binds(definitions_, name, version) ||
+         (frozen_definitions_ && binds(*frozen_definitions_, name, version));
+}
+
+void load_scope::freeze() {
+  resolutions_.clear();
+  problems_.clear();
+  if (definitions_.empty()) return;
+  auto merged = frozen_definitions_ ? std::make_shared<definition_index>(*frozen_definitions_)
+                                    : std::make_shared<definition_index>();
+  for (auto& [name, defs] : definitions_) {
+    auto& into = (*merged)[name];
+    into.insert(into.end(), std::make_move_iterator(defs.begin()), std::make_move_iterator(defs.end()));
+  }
+  definitions_ = definition_index{};  // clear() would keep the buckets, and copies copy them
+  frozen_definitions_ = std::move(merged);
 }
 
 result<load_scope> open_host_scope(const fs::path& executable,

@@ -11,12 +11,15 @@
 // And the host's build fingerprint: from its own manifest when it has one, else inferred from
 // its image (infer_fingerprint).
 //
-// Lifetime and threads: a load_scope is a plain value; its methods are not synchronised.
+// Lifetime and threads: a load_scope is a plain value; its methods are not synchronised. Copies
+// are cheap once freeze() has run (images and the symbol index are shared, immutable), which is
+// how one host scope serves every check against that host.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,7 +35,9 @@
 namespace livemod::compat {
 
 struct scope_object {
-  image_info image;
+  // Shared: copying a scope (each check starts from a copy of its host's) copies no symbols.
+  std::shared_ptr<const image_info> image_data;
+  const image_info& image() const { return *image_data; }
   std::vector<std::string> names;     // names it answers to: those it was requested by, SONAME
   std::optional<std::size_t> loader;  // the object whose DT_NEEDED loaded it (l_loader)
   std::size_t root = 0;               // the object add() was called with
@@ -54,6 +59,8 @@ class load_scope {
   // executable): its DT_RPATH is searched after the image's own, as ld.so walks l_loader.
   // Returns the index of `image` in objects().
   std::size_t add(image_info image, std::optional<std::size_t> loader);
+  // The same, for an image shared with others (read_image_shared): it is not copied.
+  std::size_t add(std::shared_ptr<const image_info> image, std::optional<std::size_t> loader);
 
   const std::vector<scope_object>& objects() const { return objects_; }
   // Every DT_NEEDED resolution made so far, in order. A name already loaded is recorded once
@@ -72,6 +79,11 @@ class load_scope {
   // reference takes any definition that is not hidden (name@VER).
   bool defines(std::string_view name, std::string_view version) const;
 
+  // Moves the symbol index built so far into an immutable part shared by copies, so copying
+  // the scope no longer copies it, and forgets the resolutions and problems recorded so far
+  // (a caller of a frozen scope reads only those its own add() records). add() still works.
+  void freeze();
+
  private:
   struct definition {
     std::string version;
@@ -86,7 +98,11 @@ class load_scope {
   std::vector<scope_object> objects_;
   std::vector<resolved_library> resolutions_;
   std::vector<load_problem> problems_;
-  std::unordered_map<std::string, std::vector<definition>> definitions_;
+  using definition_index = std::unordered_map<std::string, std::vector<definition>>;
+  static bool binds(const definition_index& index, std::string_view name,
+                    std::string_view version);
+  std::shared_ptr<const definition_index> frozen_definitions_;
+  definition_index definitions_;
 };
 
 // Reads `executable` and builds its global scope, with the search environment ld.so would

@@ -25,11 +25,11 @@ TEST(HostScope, ThisProcessProvidesLibcAndItsSymbols) {
   ASSERT_THAT(scope, IsOk());
   const auto libc = scope->find_loaded("libc.so.6");
   ASSERT_TRUE(libc.has_value());
-  EXPECT_EQ(scope->objects()[*libc].image.soname, "libc.so.6");
+  EXPECT_EQ(scope->objects()[*libc].image().soname, "libc.so.6");
 
   // A libc function no sanitizer runtime interposes (libasan defines malloc unversioned, and
   // an unversioned definition satisfies every versioned reference).
-  const auto& symbols = scope->objects()[*libc].image.symbols;
+  const auto& symbols = scope->objects()[*libc].image().symbols;
   const auto it = std::find_if(symbols.begin(), symbols.end(), [](const elf_symbol& s) {
     return s.name == "gnu_get_libc_version" && s.defined;
   });
@@ -51,7 +51,7 @@ TEST(HostScope, TheScopeIsBuiltBreadthFirst) {
   ASSERT_GT(objects.size(), 2u);
   EXPECT_FALSE(objects[0].loader.has_value());
   // The executable's own DT_NEEDED come first and in order, then their dependencies.
-  const auto& needed = objects[0].image.needed;
+  const auto& needed = objects[0].image().needed;
   for (std::size_t i = 0; i < needed.size(); ++i) {
     ASSERT_LT(i + 1, objects.size());
     EXPECT_EQ(objects[i + 1].names.front(), needed[i]);

@@ -245,7 +245,7 @@ search_environment search_environment::for_host(elf_class cls, std::uint16_t mac
 
   auto cache = ld_so_cache::load(env.cache_path);
   if (cache) {
-    env.cache = std::move(*cache);
+    env.cache = std::make_shared<const ld_so_cache>(std::move(*cache));
   } else {
     env.cache_problem = "unusable: " + cache.error().cause();
     if (!cache.error().os_text().empty()) env.cache_problem += " (" + cache.error().os_text() + ")";

@@ -28,6 +28,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -57,7 +58,8 @@ struct search_environment {
   std::string lib;                             // $LIB
   std::string platform;                        // $PLATFORM
   std::filesystem::path cache_path = "/etc/ld.so.cache";
-  std::optional<ld_so_cache> cache;  // nullopt: missing or unusable
+  // Null: missing or unusable. Shared: environments are copied with every scope, the cache not.
+  std::shared_ptr<const ld_so_cache> cache;
   std::string cache_problem;         // why it is unusable, for `tried`
   std::vector<std::filesystem::path> default_dirs;
 

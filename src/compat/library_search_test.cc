@@ -269,7 +269,7 @@ TEST_F(LibrarySearch, CacheThenDefaultDirsUnlessNodeflib) {
       {{0x0003, "libdep.so", "/wrong/arch/libdep.so"}, {*flags, "libdep.so", cached.string()}});
   auto cache = ld_so_cache::parse(std::span<const std::byte>(bytes), "test");
   ASSERT_TRUE(cache.has_value());
-  env_.cache = std::move(*cache);
+  env_.cache = std::make_shared<const ld_so_cache>(std::move(*cache));
   r = find_library("libdep.so", chain, env_);
   EXPECT_EQ(r.path, cached);
   EXPECT_EQ(r.found_by, "ld.so.cache");

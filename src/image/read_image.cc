@@ -1,4 +1,9 @@
+#include <sys/stat.h>
+
 #include <cstring>
+#include <mutex>
+#include <string>
+#include <unordered_map>
 #include <new>
 #include <string_view>
 
@@ -106,6 +111,68 @@ result<image_info> read_image(const std::filesystem::path& path) {
     return fail(errc::io_error, path.string(), "out of memory while reading the file",
                 "free memory and try again");
   }
+}
+
+namespace {
+
+// What tells one version of a file from another without reading it. A rewrite in place that
+// keeps the size still moves mtime; a rename over the path brings another inode.
+struct file_state {
+  dev_t device = 0;
+  ino_t inode = 0;
+  off_t size = 0;
+  std::int64_t mtime_sec = 0;
+  std::int64_t mtime_nsec = 0;
+  bool operator==(const file_state&) const = default;
+};
+
+std::optional<file_state> state_of(const std::filesystem::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  return file_state{st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec};
+}
+
+struct image_cache {
+  struct entry {
+    file_state state;
+    std::shared_ptr<const image_info> image;
+  };
+  std::mutex mutex;
+  std::unordered_map<std::string, entry> by_path;  // one entry per path: its latest version
+};
+
+image_cache& shared_images() {
+  static image_cache* cache = new image_cache;  // never destroyed: safe in exit-time callers
+  return *cache;
+}
+
+// Enough for a host's libraries and a few thousand modules; past it the cache starts over
+// rather than tracking use (a load reads each file a few times in a short span).
+constexpr std::size_t k_max_shared_images = 4096;
+
+}  // namespace
+
+result<std::shared_ptr<const image_info>> read_image_shared(const std::filesystem::path& path) {
+  const auto before = state_of(path);
+  image_cache& cache = shared_images();
+  if (before) {
+    std::lock_guard lock(cache.mutex);
+    if (auto it = cache.by_path.find(path.native());
+        it != cache.by_path.end() && it->second.state == *before) {
+      return it->second.image;
+    }
+  }
+  auto image = read_image(path);
+  if (!image) return fail(std::move(image.error()));
+  auto shared = std::make_shared<const image_info>(std::move(*image));
+  // Kept only when the file was the same version before and after the read: a file being
+  // written while it was read must not be remembered under either state.
+  if (before && state_of(path) == before) {
+    std::lock_guard lock(cache.mutex);
+    if (cache.by_path.size() >= k_max_shared_images) cache.by_path.clear();
+    cache.by_path.insert_or_assign(path.native(), image_cache::entry{*before, shared});
+  }
+  return shared;
 }
 
 std::string machine_name(std::uint16_t machine) {

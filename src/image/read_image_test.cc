@@ -7,11 +7,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string_view>
 
 #include "image/binutils_view.h"
+#include "testing/elf_bytes.h"
 #include "testing/matchers.h"
 
 namespace livemod {
@@ -23,6 +26,7 @@ using ::testing::Field;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::StartsWith;
+using testing_support::HasCode;
 using testing_support::IsOk;
 
 const elf_symbol* find_symbol(const image_info& img, std::string_view name) {
@@ -273,6 +277,74 @@ TEST(read_image, this_test_binary_through_proc_self_exe) {
   EXPECT_EQ(img->machine_name, "x86_64");
   EXPECT_THAT(img->needed, Contains("libc.so.6"));
   EXPECT_FALSE(img->manifest_json.has_value());
+}
+
+// --- read_image_shared: one read per file version ----------------------------------------------
+
+std::string manifest_name(const image_info& img) {
+  const nlohmann::json m = manifest_of(img);
+  return m.is_object() && m.contains("name") ? m["name"].get<std::string>() : "";
+}
+
+// Writes `from`'s bytes over `to` in place (the same inode, as a linker writing its output)
+// and moves its mtime on, so that a file system with coarse timestamps tells them apart too.
+void overwrite(const std::filesystem::path& to, const std::filesystem::path& from) {
+  const auto before = std::filesystem::last_write_time(to);
+  {
+    std::ifstream in(from, std::ios::binary);
+    std::ofstream out(to, std::ios::binary | std::ios::trunc);
+    out << in.rdbuf();
+  }
+  std::filesystem::last_write_time(to, before + std::chrono::seconds(2));
+}
+
+TEST(read_image_shared, an_unchanged_file_is_read_once) {
+  testing_support::temp_dir dir;
+  const std::filesystem::path file = dir.path() / "libcalculator.so";
+  std::filesystem::copy_file(LIVEMOD_FIXTURE_CALCULATOR, file);
+  auto first = read_image_shared(file);
+  auto second = read_image_shared(file);
+  ASSERT_THAT(first, IsOk());
+  ASSERT_THAT(second, IsOk());
+  EXPECT_EQ(first->get(), second->get());
+  EXPECT_EQ(manifest_name(**first), "calculator");
+}
+
+TEST(read_image_shared, a_file_rewritten_in_place_is_read_again) {
+  testing_support::temp_dir dir;
+  const std::filesystem::path file = dir.path() / "libmodule.so";
+  std::filesystem::copy_file(LIVEMOD_FIXTURE_CALCULATOR, file);
+  auto before = read_image_shared(file);
+  ASSERT_THAT(before, IsOk());
+
+  overwrite(file, LIVEMOD_FIXTURE_COMPAT_FUTURE_ABI);
+  auto after = read_image_shared(file);
+  ASSERT_THAT(after, IsOk());
+  EXPECT_NE(before->get(), after->get());
+  EXPECT_EQ(manifest_name(**after), "future_abi");
+  EXPECT_EQ(manifest_name(**before), "calculator");  // what a holder has does not change
+}
+
+TEST(read_image_shared, a_file_replaced_by_a_rename_is_read_again) {
+  testing_support::temp_dir dir;
+  const std::filesystem::path file = dir.path() / "libmodule.so";
+  std::filesystem::copy_file(LIVEMOD_FIXTURE_CALCULATOR, file);
+  ASSERT_THAT(read_image_shared(file), IsOk());
+
+  const std::filesystem::path next = dir.path() / "libmodule.so.new";
+  std::filesystem::copy_file(LIVEMOD_FIXTURE_COMPAT_FUTURE_ABI, next);
+  std::filesystem::rename(next, file);
+  auto after = read_image_shared(file);
+  ASSERT_THAT(after, IsOk());
+  EXPECT_EQ(manifest_name(**after), "future_abi");
+}
+
+TEST(read_image_shared, failures_are_read_images_and_not_kept) {
+  testing_support::temp_dir dir;
+  const std::filesystem::path file = dir.path() / "libmodule.so";
+  EXPECT_THAT(read_image_shared(file), HasCode(errc::file_not_found));
+  std::filesystem::copy_file(LIVEMOD_FIXTURE_CALCULATOR, file);
+  EXPECT_THAT(read_image_shared(file), IsOk());
 }
 
 TEST(machine_name, names_the_common_machines) {

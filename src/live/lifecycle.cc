@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "livemod/crash_guard.h"
+#include "registry/on_load_answer.h"
 
 namespace livemod::live_detail {
 namespace {
@@ -39,8 +40,12 @@ class helper_thread {
         return false;
       }
     }
-    std::lock_guard ql(q_->mu);
-    q_->jobs.push_back(std::move(job));
+    {
+      std::lock_guard ql(q_->mu);
+      q_->jobs.push_back(std::move(job));
+    }
+    // Notified after the unlock: woken under the lock, the helper would block on the mutex at
+    // once and need a second wake-up (one more context switch on the swap's critical path).
     q_->cv.notify_one();
     return true;
   }
@@ -132,11 +137,13 @@ result<started_version> start_version(const std::filesystem::path& staged, const
                 x.rc = x.fn(&host_api, LIVEMOD_ABI_VERSION);
               },
               &ctx);
-          std::lock_guard lock(call->mu);
-          if (!r) call->crash = r.error();
-          call->rc = ctx.rc;
-          call->done = true;
-          call->cv.notify_all();
+          {
+            std::lock_guard lock(call->mu);
+            if (!r) call->crash = r.error();
+            call->rc = ctx.rc;
+            call->done = true;
+          }
+          call->cv.notify_all();  // after the unlock, as in post(); `call` is shared: still alive
         }))
       return fail(errc::load_failed, file, "cannot start a thread for on_load");
     std::unique_lock lock(call->mu);
@@ -150,15 +157,10 @@ result<started_version> start_version(const std::filesystem::path& staged, const
     if (call->crash)
       return fail(errc::init_failed, file, "on_load crashed: " + call->crash->cause(),
                   "fix on_load; the old version keeps serving");
-    if (call->rc < 0)
-      return fail(errc::init_failed, file,
-                  "on_load failed with code " + std::to_string(-call->rc),
-                  "see the module's log; the old version keeps serving");
-    if (call->rc != LIVEMOD_ABI_VERSION)
-      return fail(errc::init_failed, file,
-                  "on_load answered livemod abi " + std::to_string(call->rc) + ", the host speaks " +
-                      std::to_string(LIVEMOD_ABI_VERSION),
-                  "rebuild the module against this host's livemod sdk");
+    auto abi = registry_detail::read_on_load_answer(call->rc, m.name, file, "",
+                                                    "see the module's log; the old version keeps "
+                                                    "serving");
+    if (!abi) return fail(std::move(abi.error()));
   }
   v.api = (*get_api)(interface_id.c_str());
   if (!v.api)

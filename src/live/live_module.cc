@@ -1,17 +1,21 @@
 // The hot-swap engine: stage, preflight, load, migrate, publish, grace, unload, rollback.
 // One swap runs at a time (swap_mu_); callers read the published table under RCU and never
 // take a lock. docs/hot-swap.md explains each step and what it cannot protect against.
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
-#include <fstream>
 #include <iterator>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "live/lifecycle.h"
 #include "livemod/image.h"
@@ -20,21 +24,6 @@
 namespace livemod {
 
 namespace detail {
-thread_local bool rcu_thread_registered = false;
-namespace {
-// Unregisters the thread from RCU when it exits; constructed on the thread's first call.
-struct rcu_registration {
-  rcu_registration() { urcu_memb_register_thread(); }
-  ~rcu_registration() {
-    urcu_memb_unregister_thread();
-    rcu_thread_registered = false;
-  }
-};
-}  // namespace
-void register_rcu_thread() noexcept {
-  thread_local rcu_registration registration;
-  rcu_thread_registered = true;
-}
 error no_version_error() {
   return error(errc::no_version_loaded, "", "no version of the module is serving",
                "swap a working version in");
@@ -87,6 +76,41 @@ struct version {
   std::unique_ptr<detail::live_table> table;
 };
 
+// What a swap_participant sees of a version (its strings live here: not copyable).
+struct participant_view {
+  explicit participant_view(const version& x) : version_text(x.man.version.to_string()) {
+    v.sequence = x.sequence;
+    v.module = x.man.name;
+    v.version = version_text;
+    v.image = &x.started.lib;
+  }
+  participant_view(const participant_view&) = delete;
+  participant_view& operator=(const participant_view&) = delete;
+  std::string version_text;
+  swap_version v;
+};
+
+// Lets a participant ask for a kept image's unload after the engine is gone (it then does
+// nothing).
+struct unload_channel {
+  std::mutex mu;
+  live_engine* engine = nullptr;
+};
+
+// A version copied into the shadow dir: its path there, and the bytes written to it.
+struct staged_file {
+  std::filesystem::path path;
+  std::string bytes;
+};
+
+// Closes a descriptor on every path out of stage().
+struct fd_closer {
+  int fd = -1;
+  ~fd_closer() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
 // A version that served before, kept on disk: the state it had when it was replaced.
 struct history_entry {
   std::uint64_t sequence = 0;
@@ -96,6 +120,25 @@ struct history_entry {
 };
 
 std::chrono::nanoseconds since(clock::time_point t) { return clock::now() - t; }
+
+// Whether a fresh shadow dir can go under `dir`: a directory we may write, on a file system
+// that lets files be mapped executable (dlopen fails on a noexec mount).
+bool usable_shadow_parent(const char* dir) {
+  if (dir == nullptr || *dir == '\0') return false;
+  struct statvfs fs {};
+  return ::access(dir, W_OK | X_OK) == 0 && ::statvfs(dir, &fs) == 0 && (fs.f_flag & ST_NOEXEC) == 0;
+}
+
+// Where the default shadow dir goes: $TMPDIR when set (the user chose), else a memory file
+// system ($XDG_RUNTIME_DIR, /dev/shm) when one is usable, else /tmp. Staging is a file create
+// and write on the swap's critical path: on tmpfs it measured 0.06 ms, on ext4 0.15 ms (journal
+// and inode allocation), for the demo's 22 KB module (bench/RESULTS.md, "## hot swap").
+std::string default_shadow_parent() {
+  if (const char* tmp = std::getenv("TMPDIR"); tmp && *tmp) return tmp;
+  for (const char* dir : {static_cast<const char*>(std::getenv("XDG_RUNTIME_DIR")), "/dev/shm"})
+    if (usable_shadow_parent(dir)) return dir;
+  return "/tmp";
+}
 
 }  // namespace
 
@@ -110,11 +153,10 @@ class live_engine {
                   "name the interface whose table callers use");
     opt_.history = std::max<std::size_t>(opt_.history, 2);
     if (opt_.shadow_dir.empty()) {
-      const char* tmp = std::getenv("TMPDIR");
-      std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/livemod-shadow-XXXXXX";
+      std::string tmpl = default_shadow_parent() + "/livemod-shadow-XXXXXX";
       if (!::mkdtemp(tmpl.data()))
         return fail(errc::swap_stage_failed, tmpl, "cannot create the shadow dir",
-                    "make TMPDIR writable");
+                    "make TMPDIR writable, or set live_options.shadow_dir");
       shadow_ = tmpl;
       own_shadow_ = true;
     } else {
@@ -135,16 +177,21 @@ class live_engine {
 
   detail::live_table* const* slot() const noexcept { return &current_; }
 
-  result<swap_timings> swap(const std::filesystem::path& source, swap_flags flags) {
+  result<swap_timings> swap(const std::filesystem::path& source, swap_flags flags,
+                            std::optional<clock::time_point> requested_at = std::nullopt) {
     std::lock_guard lock(swap_mu_);
-    return swap_locked(source, flags);
+    return swap_locked(source, flags, requested_at);
   }
 
   void request(const std::filesystem::path& source, swap_flags flags) {
-    std::lock_guard lock(q_mu_);
-    bump([](live_stats& s) { ++s.requested; });
-    if (pending_) bump([](live_stats& s) { ++s.coalesced; });
-    pending_ = std::make_pair(source, flags);
+    {
+      std::lock_guard lock(q_mu_);
+      bump([](live_stats& s) { ++s.requested; });
+      if (pending_) bump([](live_stats& s) { ++s.coalesced; });
+      pending_ = pending_swap{source, flags, clock::now()};
+    }
+    // After the unlock: a worker woken under q_mu_ would block on it at once and need a
+    // second wake-up before the swap can start.
     q_cv_.notify_all();
   }
 
@@ -158,7 +205,8 @@ class live_engine {
 
   void wait_idle() {
     std::unique_lock lock(q_mu_);
-    idle_cv_.wait(lock, [&] { return !pending_ && !busy_ && rollback_for_ == 0; });
+    idle_cv_.wait(lock,
+                  [&] { return !pending_ && !busy_ && rollback_for_ == 0 && unloads_.empty(); });
   }
 
   result<void> rollback(std::optional<std::uint64_t> only_if, const error& cause) {
@@ -175,6 +223,12 @@ class live_engine {
     return module_name_;
   }
   std::filesystem::path shadow_dir() const { return shadow_; }
+  std::vector<std::string> history_versions() {
+    std::lock_guard lock(swap_mu_);
+    std::vector<std::string> out;
+    for (const history_entry& h : history_) out.push_back(h.man.version.to_string());
+    return out;
+  }
   live_stats stats() const {
     std::lock_guard lock(info_mu_);
     return stats_;
@@ -204,16 +258,65 @@ class live_engine {
 
   void publish(detail::live_table* t) { __atomic_store_n(&current_, t, __ATOMIC_RELEASE); }
 
-  result<std::filesystem::path> stage(const std::filesystem::path& from, std::uint64_t seq) {
-    std::string stem = from.stem().string();
-    std::filesystem::path to = shadow_ / (stem + "." + std::to_string(seq) + ".so");
-    std::error_code ec;
-    std::filesystem::copy_file(from, to, std::filesystem::copy_options::overwrite_existing, ec);
-    if (ec)
-      return fail(errc::swap_stage_failed, from.string(),
-                  "cannot copy into the shadow dir " + shadow_.string() + ": " + ec.message(),
-                  "check the file exists and is readable");
-    return to;
+  // One read of the source into memory and one write of the copy. The bytes in memory are
+  // then what preflight compares with its cache, and exactly what dlopen maps: the file is read
+  // once (copy_file + a second read for the cache cost twice the system calls, and stage was
+  // the largest step before load). A real copy under a name unique to the version, never a
+  // link or a memfd: dlopen must see a new file, and `is_mapped` finds it by path.
+  result<staged_file> stage(const std::filesystem::path& from, std::uint64_t seq) {
+    staged_file out;
+    out.path = shadow_ / (from.stem().string() + "." + std::to_string(seq) + ".so");
+    auto os_fail = [&](const std::string& what, int err) {
+      return fail(error(errc::swap_stage_failed, from.string(),
+                        what + " (" + std::strerror(err) + ")",
+                        "check the file exists and is readable, and the shadow dir " +
+                            shadow_.string() + " is writable")
+                      .with_os_text(std::strerror(err)));
+    };
+    {
+      fd_closer in{::open(from.c_str(), O_RDONLY | O_CLOEXEC)};
+      if (in.fd < 0) return os_fail("cannot open it", errno);
+      struct stat st {};
+      if (::fstat(in.fd, &st) != 0) return os_fail("cannot stat it", errno);
+      if (!S_ISREG(st.st_mode)) return os_fail("not a regular file", EINVAL);
+      // Sized by fstat, read to the end: a file that grew or shrank since is read as it is now.
+      out.bytes.resize(static_cast<std::size_t>(st.st_size) + 1);
+      std::size_t got = 0;
+      for (;;) {
+        if (got == out.bytes.size()) out.bytes.resize(out.bytes.size() * 2);
+        const ssize_t n = ::read(in.fd, out.bytes.data() + got, out.bytes.size() - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return os_fail("cannot read it", errno);
+        if (n == 0) break;
+        got += static_cast<std::size_t>(n);
+      }
+      out.bytes.resize(got);
+    }
+    // O_EXCL: never write into an existing file, which another process may have mapped (a
+    // leftover of an earlier run in a shadow_dir given by the options). Replace it instead.
+    const auto create = [&] {
+      return ::open(out.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
+    };
+    fd_closer to{create()};
+    if (to.fd < 0 && errno == EEXIST && ::unlink(out.path.c_str()) == 0) to.fd = create();
+    if (to.fd < 0) return os_fail("cannot create " + out.path.string(), errno);
+    for (std::size_t put = 0; put < out.bytes.size();) {
+      const ssize_t n = ::write(to.fd, out.bytes.data() + put, out.bytes.size() - put);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        const int err = n < 0 ? errno : EIO;
+        ::unlink(out.path.c_str());
+        return os_fail("cannot write " + out.path.string(), err);
+      }
+      put += static_cast<std::size_t>(n);
+    }
+    const int closed = ::close(std::exchange(to.fd, -1));
+    if (closed != 0) {
+      const int err = errno;
+      ::unlink(out.path.c_str());
+      return os_fail("cannot write " + out.path.string(), err);
+    }
+    return out;
   }
 
   static error finding_error(const check_report& r, const std::filesystem::path& source) {
@@ -224,24 +327,20 @@ class live_engine {
     return error(errc::swap_preflight_failed, source.string(), "incompatible");
   }
 
-  result<manifest> preflight(const std::filesystem::path& staged,
-                             const std::filesystem::path& source, swap_flags flags) {
-    // check() rebuilds the host's load scope each time (~150 ms here); a file whose bytes are
-    // those of one already found compatible gets the same verdict against the same host, so
-    // its manifest is reused. Exact bytes are compared, not a hash: no collision can let an
-    // unchecked file through.
-    std::string bytes;
-    {
-      std::ifstream in(staged, std::ios::binary | std::ios::ate);
-      bytes.resize(static_cast<std::size_t>(std::max<std::streamoff>(in.tellg(), 0)));
-      in.seekg(0);
-      in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    }
+  result<manifest> preflight(staged_file& staged, const std::filesystem::path& source,
+                             swap_flags flags) {
+    // check() reads the module and resolves it against the host (0.1-0.2 ms for a small
+    // module, more for a large one); a file whose bytes are those of one already found
+    // compatible gets the same verdict against the same host, so its manifest is reused.
+    // Exact bytes are compared (stage kept them in memory: no second read), not a hash or the
+    // file's stamp: no collision, and no same-size rewrite within one tick of the file clock,
+    // can let an unchecked file through.
+    std::string& bytes = staged.bytes;
     std::optional<manifest> cached;
     for (const auto& [b, m] : verdicts_)
       if (b == bytes) cached = m;
     if (!cached) {
-      auto report = check(staged, opt_.check);
+      auto report = check(staged.path, opt_.check);
       if (!report) {
         error e = report.error();
         return fail(errc::swap_preflight_failed, source.string(),
@@ -366,12 +465,52 @@ class live_engine {
   void retire(std::unique_ptr<version> old, live_event base, bool keep_file) {
     if (!old) return;
     auto t0 = clock::now();
-    urcu_memb_synchronize_rcu();
-#if LIVEMOD_TSAN
-    __tsan_acquire(old->table.get());
-#endif
+    rcu::synchronize();  // its scan's acquire loads pair with the readers' release stores
     base.timings.grace = since(t0);
     old->table.reset();
+    if (opt_.participant) {
+      participant_view pv(*old);
+      std::function<void()> later = [ch = unload_channel_, seq = old->sequence] {
+        std::lock_guard lock(ch->mu);
+        if (ch->engine) ch->engine->request_unload(seq);
+      };
+      if (!opt_.participant->may_unload(pv.v, std::move(later))) {
+        // Live objects still need the image: it goes when the participant says so.
+        kept_.push_back({std::move(old), std::move(base), keep_file});
+        return;
+      }
+    }
+    finish_retire(std::move(old), std::move(base), keep_file);
+  }
+
+  // A kept image nothing needs any more (on the worker): a grace period first, since the
+  // object layer brackets its destructor calls with read-side sections.
+  void unload_kept(std::uint64_t sequence) {
+    auto k = std::find_if(kept_.begin(), kept_.end(),
+                          [&](const kept_version& x) { return x.v->sequence == sequence; });
+    if (k == kept_.end()) return;
+    kept_version x = std::move(*k);
+    kept_.erase(k);
+    auto t0 = clock::now();
+    rcu::synchronize();
+    x.base.timings.grace = since(t0);
+    finish_retire(std::move(x.v), std::move(x.base), x.keep_file);
+  }
+
+  static std::shared_ptr<unload_channel> make_channel(live_engine* e) {
+    auto c = std::make_shared<unload_channel>();
+    c->engine = e;
+    return c;
+  }
+
+  void request_unload(std::uint64_t sequence) {
+    std::lock_guard lock(q_mu_);
+    unloads_.push_back(sequence);
+    q_cv_.notify_all();
+  }
+
+  // on_unload, dlclose, and the check that the image is gone.
+  void finish_retire(std::unique_ptr<version> old, live_event base, bool keep_file) {
     auto t1 = clock::now();
     live_event e = base;
     e.from_version = old->man.version.to_string();
@@ -421,8 +560,10 @@ class live_engine {
     }
   }
 
-  result<swap_timings> swap_locked(const std::filesystem::path& source, swap_flags flags) {
+  result<swap_timings> swap_locked(const std::filesystem::path& source, swap_flags flags,
+                                   std::optional<clock::time_point> requested_at) {
     live_event ev;
+    if (requested_at) ev.timings.queued = since(*requested_at);
     ev.path = source;
     ev.from_version = cur_ ? cur_->man.version.to_string() : "";
     ev.module = cur_ ? cur_->man.name : "";
@@ -445,7 +586,7 @@ class live_engine {
     t = clock::now();
     auto man = preflight(*staged, source, flags);
     if (!man) {
-      remove_file(*staged);
+      remove_file(staged->path);
       return refuse(swap_step::preflight, man.error());
     }
     ev.timings.preflight = since(t);
@@ -454,8 +595,8 @@ class live_engine {
 
     t = clock::now();
     std::size_t abandoned_before = abandoned_.size();
-    auto started =
-        live_detail::start_version(*staged, *man, opt_.interface_id, opt_.on_load_timeout, abandoned_);
+    auto started = live_detail::start_version(staged->path, *man, opt_.interface_id,
+                                              opt_.on_load_timeout, abandoned_);
     if (!started) {
       if (abandoned_.size() != abandoned_before) {
         bump([](live_stats& s) { ++s.abandoned; });
@@ -465,7 +606,7 @@ class live_engine {
         a.cause = started.error();
         emit(a);
       } else {
-        remove_file(*staged);
+        remove_file(staged->path);
       }
       return refuse(swap_step::load, started.error());
     }
@@ -475,7 +616,7 @@ class live_engine {
     auto v = std::make_unique<version>();
     v->sequence = seq;
     v->source = source;
-    v->staged = *staged;
+    v->staged = staged->path;
     v->man = std::move(*man);
     v->started = std::move(*started);
     state_blob old_state;
@@ -485,18 +626,31 @@ class live_engine {
       if (!restored) {
         (void)live_detail::stop_version(v->started);
         (void)v->started.lib.close();
-        remove_file(*staged);
+        remove_file(staged->path);
         return refuse(swap_step::migrate, restored.error());
       }
       old_state = std::move(*saved);
     }
     v->start_state = old_state;
+    if (opt_.participant) {
+      std::optional<participant_view> from;
+      if (cur_) from.emplace(*cur_);
+      participant_view to(*v);
+      if (auto joined = opt_.participant->prepare(from ? &from->v : nullptr, to.v, false);
+          !joined) {
+        (void)live_detail::stop_version(v->started);
+        (void)v->started.lib.close();
+        remove_file(staged->path);
+        return refuse(swap_step::publish, joined.error());
+      }
+    }
     ev.timings.migrate = since(t);
 
     t = clock::now();
     v->table = make_table(*v, true);
     publish(v->table.get());
-    ev.timings.publish = since(t);
+    ev.timings.published_at = clock::now();
+    ev.timings.publish = ev.timings.published_at - t;
     std::unique_ptr<version> old = std::move(cur_);
     cur_ = std::move(v);
 
@@ -521,6 +675,12 @@ class live_engine {
         retire(std::move(failed), ev, false);
         return fail(std::move(cause));
       }
+    }
+    if (opt_.participant) {
+      std::optional<participant_view> from;
+      if (old) from.emplace(*old);
+      participant_view to(*cur_);
+      opt_.participant->published(from ? &from->v : nullptr, to.v, false);
     }
     set_current_info();
     ev.kind = live_event_kind::swapped;
@@ -566,29 +726,47 @@ class live_engine {
     auto staged = stage(h.staged, seq);
     if (!staged) return fail(staged.error());
     std::size_t abandoned_before = abandoned_.size();
-    auto started =
-        live_detail::start_version(*staged, h.man, opt_.interface_id, opt_.on_load_timeout, abandoned_);
+    auto started = live_detail::start_version(staged->path, h.man, opt_.interface_id,
+                                              opt_.on_load_timeout, abandoned_);
     if (!started) {
-      if (abandoned_.size() == abandoned_before) remove_file(*staged);
+      if (abandoned_.size() == abandoned_before) remove_file(staged->path);
       return fail(started.error());
     }
     if (auto r = restore(*started, h.man, h.state); !r) {
       (void)live_detail::stop_version(*started);
       (void)started->lib.close();
-      remove_file(*staged);
+      remove_file(staged->path);
       return fail(r.error());
     }
     auto v = std::make_unique<version>();
     v->sequence = seq;
     v->source = h.source;
-    v->staged = *staged;
+    v->staged = staged->path;
     v->man = h.man;
     v->started = std::move(*started);
     v->start_state = h.state;
+    if (opt_.participant) {
+      std::optional<participant_view> from;
+      if (cur_) from.emplace(*cur_);
+      participant_view to(*v);
+      if (auto joined = opt_.participant->prepare(from ? &from->v : nullptr, to.v, true);
+          !joined) {
+        (void)live_detail::stop_version(v->started);
+        (void)v->started.lib.close();
+        remove_file(staged->path);
+        return fail(joined.error());
+      }
+    }
     v->table = make_table(*v, false);  // it served before: no probation
     publish(v->table.get());
     std::unique_ptr<version> failed = std::move(cur_);
     cur_ = std::move(v);
+    if (opt_.participant) {
+      std::optional<participant_view> from;
+      if (failed) from.emplace(*failed);
+      participant_view to(*cur_);
+      opt_.participant->published(from ? &from->v : nullptr, to.v, true);
+    }
     history_.pop_back();
     remove_file(h.staged);
     set_current_info();
@@ -604,10 +782,20 @@ class live_engine {
   void work() {
     std::unique_lock lock(q_mu_);
     for (;;) {
-      q_cv_.wait(lock, [&] { return stop_ || pending_ || rollback_for_ != 0; });
+      q_cv_.wait(lock,
+                 [&] { return stop_ || pending_ || rollback_for_ != 0 || !unloads_.empty(); });
       if (stop_) break;
       busy_ = true;
-      if (rollback_for_ != 0) {
+      if (!unloads_.empty()) {
+        std::uint64_t seq = unloads_.front();
+        unloads_.pop_front();
+        lock.unlock();
+        {
+          std::lock_guard swap_lock(swap_mu_);
+          unload_kept(seq);
+        }
+        lock.lock();
+      } else if (rollback_for_ != 0) {
         std::uint64_t seq = rollback_for_;
         error cause = *rollback_cause_;
         lock.unlock();
@@ -615,10 +803,10 @@ class live_engine {
         lock.lock();
         if (rollback_for_ == seq) rollback_for_ = 0;
       } else {
-        auto [path, flags] = *pending_;
+        pending_swap job = std::move(*pending_);
         pending_.reset();
         lock.unlock();
-        (void)swap(path, flags);
+        (void)swap(job.path, job.flags, job.requested_at);
         lock.lock();
       }
       busy_ = false;
@@ -640,9 +828,29 @@ class live_engine {
       e.module = cur_->man.name;
       retire(std::move(cur_), e, false);
     }
+    {
+      std::lock_guard channel_lock(unload_channel_->mu);
+      unload_channel_->engine = nullptr;
+    }
+    // Kept images whose objects are all gone are unloaded now; the others stay mapped for
+    // ever (objects outliving their live_module still run their code).
+    std::deque<std::uint64_t> unloads;
+    {
+      std::lock_guard q_lock(q_mu_);
+      unloads.swap(unloads_);
+    }
+    for (std::uint64_t seq : unloads) unload_kept(seq);
+    for (kept_version& k : kept_) {
+      remove_file(k.v->staged);
+      abandoned_.push_back(std::move(k.v->started.lib));
+    }
+    kept_.clear();
     for (const history_entry& h : history_) remove_file(h.staged);
     history_.clear();
-    if (own_shadow_ && abandoned_.empty()) {
+    // Removed even when images stay mapped (abandoned, or kept for live objects): a mapping
+    // outlives its file's name, and a kept name would outlive the process. With the shadow dir
+    // on a memory file system by default, that would be RAM lost until reboot.
+    if (own_shadow_) {
       std::error_code ec;
       std::filesystem::remove_all(shadow_, ec);
     }
@@ -660,14 +868,28 @@ class live_engine {
   std::unique_ptr<version> cur_;
   std::deque<history_entry> history_;
   std::vector<library> abandoned_;
+  // Retired versions a swap_participant keeps mapped (live objects), and its way back in.
+  struct kept_version {
+    std::unique_ptr<version> v;
+    live_event base;
+    bool keep_file = false;
+  };
+  std::vector<kept_version> kept_;
+  std::shared_ptr<unload_channel> unload_channel_ = make_channel(this);
   std::uint64_t next_seq_ = 1;
   std::deque<std::pair<std::string, manifest>> verdicts_;  // bytes found compatible
 
   std::mutex q_mu_;
   std::condition_variable q_cv_, idle_cv_;
-  std::optional<std::pair<std::filesystem::path, swap_flags>> pending_;
+  struct pending_swap {
+    std::filesystem::path path;
+    swap_flags flags;
+    clock::time_point requested_at;
+  };
+  std::optional<pending_swap> pending_;
   std::uint64_t rollback_for_ = 0;
   std::optional<error> rollback_cause_;
+  std::deque<std::uint64_t> unloads_;  // kept versions to unload (request_unload)
   bool busy_ = false, stop_ = false;
   std::thread worker_;
 
@@ -729,5 +951,8 @@ std::string live_module::current_version() const { return engine_->current_versi
 std::string live_module::module_name() const { return engine_->module_name(); }
 std::filesystem::path live_module::shadow_dir() const { return engine_->shadow_dir(); }
 live_stats live_module::stats() const { return engine_->stats(); }
+std::vector<std::string> live_module::history_versions() const {
+  return engine_->history_versions();
+}
 
 }  // namespace livemod

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -184,6 +185,11 @@ TEST_F(LiveTest, HangingOnLoadTimesOutAndIsAbandoned) {
   expect_still_v1(0);
   EXPECT_EQ(events(live_event_kind::abandoned).size(), 1u);
   EXPECT_EQ(mod_->stats().abandoned, 1u);
+  // The abandoned image stays mapped, but its file and the shadow dir go with the engine: a
+  // mapping outlives the name, and nothing is left behind on the (memory) file system.
+  const fs::path shadow = mod_->shadow_dir();
+  mod_.reset();
+  EXPECT_FALSE(fs::exists(shadow));
 }
 
 TEST_F(LiveTest, DowngradeNeedsForce) {
@@ -252,6 +258,72 @@ TEST_F(LiveTest, FileDeletedWhileServing) {
   EXPECT_EQ(version(), 1);
   EXPECT_THAT(mod_->swap_to(dir_ / "libsvc.so"), HasCode(errc::swap_stage_failed));
   EXPECT_EQ(version(), 1);
+}
+
+// Each version is staged as a real copy (its own inode, the source's exact bytes) under a name
+// of its own, in the private shadow dir.
+TEST_F(LiveTest, StagedVersionIsAPrivateCopyWithTheSourceBytes) {
+  start(LIVEMOD_FIXTURE_SVC_V1);
+  ASSERT_THAT(mod_->swap_to(place(LIVEMOD_FIXTURE_SVC_V2)), IsOk());
+  const fs::path staged = mod_->shadow_dir() / "libsvc.2.so";
+  ASSERT_TRUE(fs::is_regular_file(staged));
+  EXPECT_EQ(read_all(staged.c_str()), read_all(LIVEMOD_FIXTURE_SVC_V2));
+  EXPECT_FALSE(fs::equivalent(staged, dir_ / "libsvc.so"));
+  EXPECT_EQ(fs::status(staged).permissions() & (fs::perms::group_all | fs::perms::others_all),
+            fs::perms::none);
+  EXPECT_EQ(read_all((mod_->shadow_dir() / "libsvc.1.so").c_str()), read_all(LIVEMOD_FIXTURE_SVC_V1));
+}
+
+// A file already at the staged name (a leftover in a shadow_dir the options named) is replaced,
+// never written through: another process may have it mapped.
+TEST_F(LiveTest, StageReplacesALeftoverFileInsteadOfWritingIntoIt) {
+  const fs::path shadow = dir_ / "shadow";
+  fs::create_directories(shadow);
+  const fs::path sentinel = write_bytes("another process's image", "sentinel");
+  fs::create_hard_link(sentinel, shadow / "libsvc.1.so");
+  live_options o;
+  o.shadow_dir = shadow;
+  start(LIVEMOD_FIXTURE_SVC_V1, o);
+  EXPECT_EQ(version(), 1);
+  EXPECT_EQ(read_all(sentinel.c_str()), "another process's image");
+  EXPECT_EQ(read_all((shadow / "libsvc.1.so").c_str()), read_all(LIVEMOD_FIXTURE_SVC_V1));
+}
+
+// The swapped event says when the new table was published, and how long a request waited for
+// the worker (zero for swap_to, which runs on the caller's thread).
+TEST_F(LiveTest, SwapTimingsSayWhenTheTableWasPublished) {
+  start(LIVEMOD_FIXTURE_SVC_V1);
+  const auto before = std::chrono::steady_clock::now();
+  auto r = mod_->swap_to(place(LIVEMOD_FIXTURE_SVC_V2));
+  const auto after = std::chrono::steady_clock::now();
+  ASSERT_THAT(r, IsOk());
+  EXPECT_GE(r->published_at, before);
+  EXPECT_LE(r->published_at, after);
+  EXPECT_EQ(r->queued, std::chrono::nanoseconds(0));
+  mod_->request_swap(place(LIVEMOD_FIXTURE_SVC_V3_GOOD));
+  mod_->wait_idle();
+  auto swapped = events(live_event_kind::swapped);
+  ASSERT_EQ(swapped.size(), 3u);
+  EXPECT_GT(swapped[2].timings.published_at, r->published_at);
+  EXPECT_LE(swapped[2].timings.published_at, std::chrono::steady_clock::now());
+}
+
+// With TMPDIR set, the default shadow dir goes there (the user chose it).
+TEST_F(LiveTest, DefaultShadowDirHonoursTmpdir) {
+  const char* old = std::getenv("TMPDIR");
+  const std::string saved = old ? old : "";
+  ASSERT_EQ(::setenv("TMPDIR", dir_.c_str(), 1), 0);
+  live_options o;
+  o.interface_id = SVC_API_ID;
+  auto m = live_module::create(o);
+  if (old) {
+    ::setenv("TMPDIR", saved.c_str(), 1);
+  } else {
+    ::unsetenv("TMPDIR");
+  }
+  ASSERT_TRUE(m) << m.error().describe();
+  EXPECT_EQ((*m)->shadow_dir().parent_path(), dir_);
+  EXPECT_EQ(fs::status((*m)->shadow_dir()).permissions() & fs::perms::all, fs::perms::owner_all);
 }
 
 TEST_F(LiveTest, CrashInOnUnloadIsContainedAndReported) {

@@ -6,8 +6,10 @@
 #include <cstring>
 #include <exception>
 #include <functional>
+#include <mutex>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "livemod/manifest.h"
@@ -472,7 +474,8 @@ std::string_view to_string(dependency_kind kind) {
   return "unknown";
 }
 
-result<manifest> parse_manifest(std::string_view json_text, std::string_view source) {
+namespace {
+result<manifest> parse_uncached(std::string_view json_text, std::string_view source) {
   // The section holds a C string: its terminating NUL (and any padding) is not part of the JSON.
   while (!json_text.empty() && json_text.back() == '\0') json_text.remove_suffix(1);
   try {
@@ -493,6 +496,28 @@ result<manifest> parse_manifest(std::string_view json_text, std::string_view sou
                 std::string("manifest could not be read: ") + e.what(),
                 std::string(manifest_detail::k_fix_manifest));
   }
+}
+
+}  // namespace
+
+// A host reads the same manifests again and again: resolve reads one to build the graph, the
+// preflight reads it again, a reload reads it once more. Parsing costs a few hundred thousand
+// instructions (nlohmann builds a DOM); valid manifests are kept by their exact text, which is
+// all the result depends on. Failures are not kept: their message names the source.
+result<manifest> parse_manifest(std::string_view json_text, std::string_view source) {
+  static std::mutex mutex;
+  static std::unordered_map<std::string, manifest> parsed;
+  {
+    std::lock_guard lock(mutex);
+    if (auto it = parsed.find(std::string(json_text)); it != parsed.end()) return it->second;
+  }
+  auto m = parse_uncached(json_text, source);
+  if (m) {
+    std::lock_guard lock(mutex);
+    if (parsed.size() >= 4096) parsed.clear();  // bounded: a host has far fewer modules
+    parsed.emplace(std::string(json_text), *m);
+  }
+  return m;
 }
 
 }  // namespace livemod

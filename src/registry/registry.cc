@@ -9,6 +9,7 @@
 // makes "N threads loading one module map it once and run on_load once" true without any
 // per-module waiting (which could deadlock two graphs that wait on each other's modules).
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <exception>
@@ -19,6 +20,8 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -27,6 +30,7 @@
 #include "livemod/registry.h"
 #include "livemod/resolve.h"
 #include "livemod/sdk/module.h"
+#include "registry/on_load_answer.h"
 #include "registry/registry_state.h"
 
 namespace livemod {
@@ -151,6 +155,50 @@ result<preflight_verdict> run_preflight(const std::filesystem::path& file,
   }
   v.sanitizer_runtime = sanitizer_runtime_of(*report);
   return v;
+}
+
+// A preflight run ahead of the loop that uses it; an exception is carried to that loop, which
+// throws it where a check run in place would have.
+struct early_verdict {
+  result<preflight_verdict> verdict = preflight_verdict{};
+  nanoseconds took{};
+  std::exception_ptr thrown;
+};
+
+// Checks `files` on up to `threads` threads, the calling one among them; out[i] is files[i]'s.
+// The checks only read files and share nothing but check()'s own synchronised caches. A
+// thread costs about what one check does to start, so the automatic choice starts one per
+// four modules at most.
+std::vector<early_verdict> preflight_all(const std::vector<std::filesystem::path>& files,
+                                         const check_options& options, unsigned threads) {
+  std::vector<early_verdict> out(files.size());
+  unsigned n = threads;
+  if (n == 0) {
+    n = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
+    n = static_cast<unsigned>(std::min<std::size_t>(n, files.size() / 4));
+  }
+  n = static_cast<unsigned>(std::min<std::size_t>(std::max(n, 1u), files.size()));
+  std::atomic<std::size_t> next{0};
+  auto work = [&] {
+    for (std::size_t i = next.fetch_add(1); i < files.size(); i = next.fetch_add(1)) {
+      const auto start = clock::now();
+      try {
+        out[i].verdict = run_preflight(files[i], options);
+      } catch (...) {
+        out[i].thrown = std::current_exception();
+      }
+      out[i].took = since(start);
+    }
+  };
+  std::vector<std::thread> pool;
+  try {
+    for (unsigned t = 1; t < n; ++t) pool.emplace_back(work);
+  } catch (const std::system_error&) {
+    // No thread to be had: the ones started and this one share the work.
+  }
+  work();
+  for (std::thread& t : pool) t.join();
+  return out;
 }
 
 // --- what a load works on ----------------------------------------------------------------------
@@ -448,8 +496,41 @@ class state_access {
     };
 
     // Phase one: identities and preflight, without the lock.
+    const auto preflight_start = clock::now();
     const std::vector<int> gen = generations(graph);
     std::vector<planned_module> plan(mods.size());
+    std::vector<std::optional<result<file_identity>>> identities(mods.size());
+    for (std::size_t i : graph.load_order()) {
+      auto seen_id = seen.find(mods[i].file);
+      identities[i] = seen_id != seen.end() ? result<file_identity>(seen_id->second)
+                                            : identify_file(mods[i].file);
+    }
+    // The modules that will need a check (not loaded, no remembered failure, no cached
+    // verdict) are checked first, side by side; the loop below then goes through the graph
+    // in load order exactly as it would check one module after the other, and so reports
+    // the same first failure.
+    std::vector<std::optional<early_verdict>> early(mods.size());
+    {
+      std::vector<std::size_t> wanted;
+      {
+        std::lock_guard lock(s_->mutex);
+        for (std::size_t i : graph.load_order()) {
+          if (!*identities[i]) continue;
+          const file_identity& id = **identities[i];
+          if (s_->loaded.contains({link_map, id.device, id.inode})) continue;
+          if (s_->failed_inits.contains(id)) continue;
+          if (s_->options.cache_preflight && s_->preflights.contains(id)) continue;
+          wanted.push_back(i);
+        }
+      }
+      if (wanted.size() > 1) {
+        std::vector<std::filesystem::path> files;
+        for (std::size_t i : wanted) files.push_back(mods[i].file);
+        auto verdicts =
+            preflight_all(files, s_->options.preflight, s_->options.preflight_threads);
+        for (std::size_t k = 0; k < wanted.size(); ++k) early[wanted[k]] = std::move(verdicts[k]);
+      }
+    }
     for (std::size_t i : graph.load_order()) {
       planned_module& p = plan[i];
       const resolved_module& m = mods[i];
@@ -460,9 +541,7 @@ class state_access {
       p.timing.namespace_name = ns_name;
       p.timing.file = m.file;
 
-      auto seen_id = seen.find(m.file);
-      result<file_identity> id = seen_id != seen.end() ? result<file_identity>(seen_id->second)
-                                                       : identify_file(m.file);
+      result<file_identity> id = std::move(*identities[i]);
       std::shared_ptr<module_record> by_name;
       {
         std::lock_guard lock(s_->mutex);
@@ -506,9 +585,16 @@ class state_access {
         p.verdict = std::move(*cached);
         p.timing.preflight_cached = true;
       } else {
-        const auto start = clock::now();
-        auto verdict = run_preflight(m.file, s_->options.preflight);
-        p.timing.check = since(start);
+        result<preflight_verdict> verdict = preflight_verdict{};
+        if (early[i]) {
+          if (early[i]->thrown) std::rethrow_exception(early[i]->thrown);
+          verdict = std::move(early[i]->verdict);
+          p.timing.check = early[i]->took;
+        } else {
+          const auto start = clock::now();
+          verdict = run_preflight(m.file, s_->options.preflight);
+          p.timing.check = since(start);
+        }
         if (!verdict) {
           failed_event(m, verdict.error());
           return fail(verdict.error());
@@ -536,6 +622,8 @@ class state_access {
         return fail(std::move(why));
       }
     }
+
+    report.preflight = since(preflight_start);
 
     // Phase two: map and initialise under the lock.
     std::vector<module_handle> handles;
@@ -767,31 +855,12 @@ class state_access {
       rc = (**fn)(&r.context.api, LIVEMOD_ABI_VERSION);
     }
     r.timing.init = since(start);
-    const std::string said = r.context.last_error.empty() ? "" : ": " + r.context.last_error;
-    if (rc < 0) {
-      if (rc == -LIVEMOD_E_ABI) {
-        return fail(errc::abi_unsupported, file,
-                    r.node.name + "'s on_load refused livemod abi " +
-                        std::to_string(LIVEMOD_ABI_VERSION) + said,
-                    "rebuild the module against this host's livemod sdk");
-      }
-      const char* what = rc == -LIVEMOD_E_EXCEPTION ? "on_load threw an exception"
-                                                    : "on_load reported a failure";
-      return fail(errc::init_failed, file,
-                  r.node.name + ": " + what + " (code " + std::to_string(rc) + ")" + said,
-                  "fix what the module reports; the same unchanged file will not be run again "
-                  "until it changes");
-    }
-    if (rc == 0 || static_cast<std::uint32_t>(rc) > LIVEMOD_ABI_VERSION) {
-      return fail(errc::abi_unsupported, file,
-                  r.node.name + "'s on_load says it speaks livemod abi " + std::to_string(rc) +
-                      ", this host speaks 1 to " + std::to_string(LIVEMOD_ABI_VERSION),
-                  rc == 0 ? "on_load must return the abi version it speaks "
-                            "(LIVEMOD_ABI_VERSION), not 0"
-                          : "use a host built with a newer livemod, or an older build of the "
-                            "module");
-    }
-    r.abi.store(static_cast<std::uint32_t>(rc));
+    auto abi = registry_detail::read_on_load_answer(
+        rc, r.node.name, file, r.context.last_error,
+        "fix what the module reports; the same unchanged file will not be run again until it "
+        "changes");
+    if (!abi) return fail(std::move(abi.error()));
+    r.abi.store(*abi);
     return {};
   }
 

@@ -424,6 +424,76 @@ TEST_F(RegistryTest, AReplacedFileIsReadAgainNotTakenFromTheCache) {
 
 // --- bad input: each leaves the module loaded before it working -------------------------------
 
+// --- parallel preflight ------------------------------------------------------------------------
+
+// What one load gives back and what its observer sees, to compare a load whose modules were
+// checked one after the other with one checked on several threads.
+struct load_outcome {
+  std::string failure;               // describe() of the error; "" when the load succeeded
+  std::vector<std::string> events;   // "state module", in delivery order
+  std::vector<std::string> loaded;   // the registry's modules after the load
+  std::size_t checked = 0;           // modules whose preflight ran (not cached)
+};
+
+load_outcome load_with_threads(registry_options o, unsigned threads,
+                               const std::vector<module_ref>& refs) {
+  o.preflight_threads = threads;
+  registry host(std::move(o));
+  load_outcome out;
+  host.add_observer([&out](const module_event& e) {
+    out.events.push_back(std::string(to_string(e.state)) + " " + e.module);
+  });
+  load_report report;
+  load_options how;
+  how.report = &report;
+  auto handles = host.load(refs, how);
+  if (!handles) out.failure = handles.error().describe();
+  for (const auto& m : host.modules()) out.loaded.push_back(m.name);
+  for (const auto& t : report.loaded) out.checked += t.preflight_cached ? 0 : 1;
+  return out;
+}
+
+TEST_F(RegistryTest, ModulesCheckedOnSeveralThreadsLoadAsWhenCheckedInTurn) {
+  const std::vector<module_ref> want{module_ref::named("reg_app"), module_ref::named("reg_siblings"),
+                                     module_ref::named("reg_up_host")};
+  const load_outcome one = load_with_threads(options(), 1, want);
+  const load_outcome four = load_with_threads(options(), 4, want);
+  ASSERT_EQ(one.failure, "");
+  EXPECT_EQ(four.failure, "");
+  EXPECT_EQ(four.events, one.events);
+  EXPECT_EQ(four.loaded, one.loaded);
+  EXPECT_GE(one.loaded.size(), 6u);
+  EXPECT_EQ(four.checked, one.loaded.size());
+}
+
+TEST_F(RegistryTest, ModulesCheckedOnSeveralThreadsFailWithTheFirstFailureInLoadOrder) {
+  // A host whose manifest says it was built with _GLIBCXX_DEBUG: every module fails its
+  // preflight (fingerprint_mismatch), and the error must be the first module's in load order
+  // however the checks were spread over threads.
+  registry_options o = options();
+  o.preflight.host = LIVEMOD_FIXTURE_COMPAT_HOST_MANIFEST;
+  const std::vector<module_ref> want{module_ref::named("reg_lone"), module_ref::named("reg_app")};
+  for (unsigned threads : {1u, 2u, 4u}) {
+    const load_outcome got = load_with_threads(o, threads, want);
+    EXPECT_THAT(got.failure, HasSubstr("libreg_lone.so")) << threads << " threads";
+    EXPECT_THAT(got.failure, HasSubstr("glibcxx_debug")) << threads << " threads";
+    EXPECT_TRUE(got.loaded.empty());
+    EXPECT_THAT(got.events, ::testing::Contains("failed reg_lone"));
+    EXPECT_THAT(got.events, ::testing::Not(::testing::Contains("failed reg_base")));
+  }
+  // And one failure among modules that pass: the same error, whether it is checked alone
+  // or beside the others.
+  const std::vector<module_ref> mixed{module_ref::named("reg_app"),
+                                      module_ref::from_path(LIVEMOD_FIXTURE_COMPAT_FUTURE_ABI),
+                                      module_ref::named("reg_lone")};
+  const load_outcome one = load_with_threads(options(), 1, mixed);
+  const load_outcome four = load_with_threads(options(), 4, mixed);
+  EXPECT_THAT(one.failure, HasSubstr("compat_future_abi"));
+  EXPECT_EQ(four.failure, one.failure);
+  EXPECT_EQ(four.events, one.events);
+  EXPECT_TRUE(four.loaded.empty());
+}
+
 class RegistryBadInputTest : public RegistryTest {
  protected:
   void SetUp() override {

@@ -12,8 +12,10 @@ namespace livemod {
 namespace {
 
 result<module_node> node_from_file(const std::filesystem::path& file) {
-  auto image = read_image(file);
-  if (!image) return fail(image.error());
+  // Shared: the preflight reads the same file next (read_image_shared keeps it per version).
+  auto shared = read_image_shared(file);
+  if (!shared) return fail(shared.error());
+  const image_info* image = shared->get();
   if (!image->manifest_json)
     return fail(errc::manifest_missing, file.string(), "has no .livemod.manifest section",
                 "build it with livemod_add_module, or load it as a plain library");

@@ -1,7 +1,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
+#include <fstream>
 
 #include "livemod/resolve.h"
 #include "resolve/temp_dir_for_test.h"
@@ -44,6 +46,28 @@ TEST(ManifestProvider, TakesAPathAsIs) {
   auto node = provider(module_ref::from_path(calculator));
   ASSERT_THAT(node, IsOk());
   EXPECT_EQ(node->name, "calculator");
+}
+
+TEST(ManifestProvider, AFileRewrittenAtTheSamePathIsReadAgain) {
+  // Images are shared per file version (read_image_shared): a rebuild is a new version.
+  temp_dir dir;
+  const fs::path file = dir.path() / "libmodule.so";
+  fs::copy_file(calculator, file);
+  node_provider provider = manifest_provider(module_search_path({dir.path()}, "", {}));
+  auto before = provider(module_ref::from_path(file));
+  ASSERT_THAT(before, IsOk());
+  EXPECT_EQ(before->name, "calculator");
+
+  const auto mtime = fs::last_write_time(file);
+  {
+    std::ifstream in(LIVEMOD_FIXTURE_COMPAT_FUTURE_ABI, std::ios::binary);
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
+    out << in.rdbuf();
+  }
+  fs::last_write_time(file, mtime + std::chrono::seconds(2));
+  auto after = provider(module_ref::from_path(file));
+  ASSERT_THAT(after, IsOk());
+  EXPECT_EQ(after->name, "future_abi");
 }
 
 TEST(ManifestProvider, FileWithoutManifestIsRefused) {

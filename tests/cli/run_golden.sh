@@ -13,6 +13,7 @@
 #   GLIBC_x.y / GLIBCXX_x / CXXABI_x -> GLIBC_@V@ ... (which ones a module needs follows the
 #                                       toolchain, not livemod)
 #   livemod's version                -> @VERSION@
+#   times printed as milliseconds    -> @MS@ ms ("0.123 ms": swap steps of run and watch)
 # What remains is tied to the reference system (g++ 12, Debian's x86_64 multiarch layout): the
 # compiler major in fingerprints, symbol counts, system library paths. Regenerate with
 # LIVEMOD_UPDATE_GOLDEN=1 on another and review the diff.
@@ -44,7 +45,8 @@ normalize() {
       -e 's/GLIBC_2\.[0-9][0-9]*\(\.[0-9][0-9]*\)*/GLIBC_@V@/g' \
       -e 's/GLIBCXX_3\.4\(\.[0-9][0-9]*\)*/GLIBCXX_@V@/g' \
       -e 's/CXXABI_1\.3\(\.[0-9][0-9]*\)*/CXXABI_@V@/g' \
-      -e "s/livemod $(quote "${LIVEMOD_VERSION:-}")\$/livemod @VERSION@/"
+      -e "s/livemod $(quote "${LIVEMOD_VERSION:-}")\$/livemod @VERSION@/" \
+      -e 's/[0-9][0-9]*\.[0-9][0-9][0-9] ms/@MS@ ms/g'
 }
 
 status=0

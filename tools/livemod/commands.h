@@ -51,4 +51,10 @@ int run_run(output& out);
 void setup_watch(CLI::App& app);
 int run_watch(output& out);
 
+void setup_rollback(CLI::App& app);
+int run_rollback(output& out);
+
+void setup_status(CLI::App& app);
+int run_status(output& out);
+
 }  // namespace livemod::cli

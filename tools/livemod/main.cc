@@ -36,12 +36,17 @@ constexpr command k_commands[] = {
      setup_run, run_run},
     {"watch", "Like run, but load a module only once its file is written into the directory",
      setup_watch, run_watch},
+    {"rollback", "Ask the host serving a directory to roll a module back to its previous version",
+     setup_rollback, run_rollback},
+    {"status", "Ask the host serving a directory what it hosts and what it keeps for rollback",
+     setup_status, run_status},
 };
 
 constexpr std::string_view k_exit_status_help =
     "Exit status:\n"
     "  0  success: the file was read, the module is compatible\n"
-    "  1  a bad file, an invalid manifest, or an incompatible module\n"
+    "  1  a bad file, an invalid manifest, an incompatible module, or (rollback, status)\n"
+    "     no host serving the directory, or its error\n"
     "  2  usage error\n"
     "  3  internal error, or the output could not be written\n"
     "\n"

@@ -1,0 +1,356 @@
+// Hot swap under load, two harnesses (bench/RESULTS.md, "## hot swap"):
+//
+//   livemod_swap_soak_bench latency [seconds=1] [rounds=5] [callers=1]
+//     Caller threads time every call through live<counter_api> (rdtsc on x86-64, steady_clock
+//     elsewhere) into histograms, in alternating phases of `seconds`: no swaps, then a driver
+//     thread swapping between two builds as fast as it can (swap_to, v1 <-> v2), `rounds`
+//     times, so both conditions see the same machine. Prints p50/p99/p99.9/p99.99/max per
+//     condition and the ratio; every call must return build 100 or 200.
+//
+//   livemod_swap_soak_bench memory [swaps=10000] [every=1000]
+//     The event-driven path (a build renamed into a watched dir, module_watcher, request_swap)
+//     with one busy caller, sampling RSS, the lines of /proc/self/maps, the open descriptors and
+//     the files in the shadow dir every `every` swaps: all must stay flat.
+//
+// Environment: LIVEMOD_BENCH_PROBATION=N sets live_options::probation_calls (default 100: the
+// first 100 calls of each new version are crash-guarded).
+#include <dirent.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
+
+#include "counter_api.h"
+#include "livemod/live.h"
+#include "livemod/watch.h"
+
+namespace fs = std::filesystem;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+const fs::path k_v1 = fs::path(LIVEMOD_BENCH_BUILDS) / "counter_v1/libcounter.so";
+const fs::path k_v2 = fs::path(LIVEMOD_BENCH_BUILDS) / "counter_v2/libcounter.so";
+
+// Ticks: TSC cycles on x86-64 (a few ns to read, no system call), steady_clock ns elsewhere.
+inline std::uint64_t ticks() noexcept {
+#if defined(__x86_64__)
+  return __rdtsc();
+#else
+  return static_cast<std::uint64_t>(clock_type::now().time_since_epoch().count());
+#endif
+}
+
+// Exact counts below 2^16 ticks, then one bucket per power of two. Aligned to a cache line so
+// two callers' histograms never share one (each caller writes its own on every call).
+struct alignas(64) histogram {
+  static constexpr std::size_t k_exact = 1u << 16;
+  std::vector<std::uint64_t> exact = std::vector<std::uint64_t>(k_exact);
+  std::array<std::uint64_t, 64> log2{};
+  std::uint64_t count = 0, max = 0;
+
+  void add(std::uint64_t t) noexcept {
+    ++count;
+    max = std::max(max, t);
+    if (t < k_exact) {
+      ++exact[t];
+    } else {
+      ++log2[63 - static_cast<std::size_t>(__builtin_clzll(t))];
+    }
+  }
+  void merge(const histogram& o) {
+    for (std::size_t i = 0; i < k_exact; ++i) exact[i] += o.exact[i];
+    for (std::size_t i = 0; i < log2.size(); ++i) log2[i] += o.log2[i];
+    count += o.count;
+    max = std::max(max, o.max);
+  }
+  // The smallest value with at least p of the samples at or below it (the upper edge of a
+  // power-of-two bucket above 2^16).
+  std::uint64_t quantile(double p) const {
+    if (count == 0) return 0;
+    const auto want = static_cast<std::uint64_t>(p * static_cast<double>(count) + 0.5);
+    std::uint64_t seen = 0;
+    for (std::size_t i = 0; i < k_exact; ++i) {
+      seen += exact[i];
+      if (seen >= want && seen > 0) return i;
+    }
+    for (std::size_t i = 0; i < log2.size(); ++i) {
+      seen += log2[i];
+      if (seen >= want) return std::min(max, (std::uint64_t{2} << i) - 1);
+    }
+    return max;
+  }
+};
+
+std::uint32_t probation_from_env() {
+  const char* p = std::getenv("LIVEMOD_BENCH_PROBATION");
+  return p && *p ? static_cast<std::uint32_t>(std::strtoul(p, nullptr, 10)) : 100u;
+}
+
+std::unique_ptr<livemod::live_module> make_module(std::function<void(const livemod::live_event&)> on_event) {
+  livemod::live_options o;
+  o.interface_id = COUNTER_API_ID;
+  o.probation_calls = probation_from_env();
+  o.on_event = std::move(on_event);
+  auto created = livemod::live_module::create(o);
+  if (!created) {
+    std::fprintf(stderr, "%s\n", created.error().message().c_str());
+    std::exit(1);
+  }
+  return std::move(*created);
+}
+
+fs::path make_temp_dir() {
+  char tmpl[] = "/tmp/livemod-soak-bench-XXXXXX";
+  if (!::mkdtemp(tmpl)) {
+    std::perror("mkdtemp");
+    std::exit(1);
+  }
+  return tmpl;
+}
+
+// ---- latency ----------------------------------------------------------------------------------
+
+int run_latency(double seconds, int rounds, int callers) {
+  const fs::path dir = make_temp_dir();
+  // Two source files, so each swap_to stages the other build (the verdict cache knows both).
+  const fs::path a = dir / "libcounter_a.so", b = dir / "libcounter_b.so";
+  fs::copy_file(k_v1, a);
+  fs::copy_file(k_v2, b);
+  std::atomic<std::uint64_t> unload_incomplete{0};
+  auto mod = make_module([&](const livemod::live_event& e) {
+    if (e.kind == livemod::live_event_kind::unload_incomplete) ++unload_incomplete;
+  });
+  if (!mod->swap_to(a)) return 1;
+  if (!mod->swap_to(b)) return 1;  // both builds checked once
+  if (!mod->swap_to(a, {true})) return 1;
+
+  // 0: quiet, 1: swapping, 2: stop. Callers read it (a load of a line nobody writes often).
+  std::atomic<int> phase{0};
+  std::atomic<std::uint64_t> wrong{0}, swaps{0}, failed{0};
+  std::vector<std::array<histogram, 2>> hist(static_cast<std::size_t>(callers));
+  std::vector<std::thread> threads;
+  for (int c = 0; c < callers; ++c) {
+    threads.emplace_back([&, c] {
+      livemod::live<counter_api> h(*mod);
+      auto& mine = hist[static_cast<std::size_t>(c)];
+      std::uint64_t bad = 0;
+      for (;;) {
+        const int ph = phase.load(std::memory_order_relaxed);
+        if (ph == 2) break;
+        const std::uint64_t t0 = ticks();
+        auto r = h.call([](const counter_api& api) { return api.build(); });
+        const std::uint64_t t1 = ticks();
+        mine[static_cast<std::size_t>(ph)].add(t1 - t0);
+        if (!r || (*r != 100 && *r != 200)) ++bad;
+      }
+      wrong += bad;
+    });
+  }
+  std::thread driver([&] {
+    bool to_b = true;
+    for (;;) {
+      const int ph = phase.load();
+      if (ph == 2) break;
+      if (ph == 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        continue;
+      }
+      if (mod->swap_to(to_b ? b : a, {true})) {
+        ++swaps;
+      } else {
+        ++failed;
+      }
+      to_b = !to_b;
+    }
+  });
+
+  // Calibrate ticks against the steady clock over the whole run.
+  const auto c0 = clock_type::now();
+  const std::uint64_t k0 = ticks();
+  const auto phase_time = std::chrono::duration<double>(seconds);
+  for (int r = 0; r < rounds; ++r) {
+    phase = 0;
+    std::this_thread::sleep_for(phase_time);
+    phase = 1;
+    std::this_thread::sleep_for(phase_time);
+  }
+  phase = 2;
+  driver.join();
+  for (auto& t : threads) t.join();
+  const double ns_per_tick =
+      std::chrono::duration<double, std::nano>(clock_type::now() - c0).count() /
+      static_cast<double>(ticks() - k0);
+
+  std::array<histogram, 2> all;
+  for (auto& h : hist) {
+    all[0].merge(h[0]);
+    all[1].merge(h[1]);
+  }
+  const double swap_seconds = seconds * rounds;
+  std::printf("caller latency, %d caller thread(s), %d rounds of %.1f s quiet + %.1f s swapping, "
+              "probation_calls %u\n",
+              callers, rounds, seconds, seconds, probation_from_env());
+  std::printf("  swaps %llu (%.0f/s while swapping), failed swaps %llu, wrong answers %llu, "
+              "unload_incomplete %llu\n",
+              static_cast<unsigned long long>(swaps.load()),
+              static_cast<double>(swaps.load()) / swap_seconds,
+              static_cast<unsigned long long>(failed.load()),
+              static_cast<unsigned long long>(wrong.load()),
+              static_cast<unsigned long long>(unload_incomplete.load()));
+  std::printf("  %-10s %12s %9s %9s %9s %9s %11s\n", "condition", "calls", "p50 ns", "p99 ns",
+              "p99.9 ns", "p99.99 ns", "max ns");
+  const char* names[2] = {"no swaps", "swapping"};
+  for (std::size_t i = 0; i < 2; ++i) {
+    const histogram& h = all[i];
+    auto ns = [&](std::uint64_t t) { return static_cast<double>(t) * ns_per_tick; };
+    std::printf("  %-10s %12llu %9.1f %9.1f %9.1f %9.1f %11.0f\n", names[i],
+                static_cast<unsigned long long>(h.count), ns(h.quantile(.5)), ns(h.quantile(.99)),
+                ns(h.quantile(.999)), ns(h.quantile(.9999)), ns(h.max));
+  }
+  auto ratio = [&](double p) {
+    const double q = static_cast<double>(all[0].quantile(p));
+    return q > 0 ? static_cast<double>(all[1].quantile(p)) / q : 0.0;
+  };
+  std::printf("  swapping / no swaps: p50 %.2fx  p99 %.2fx  p99.9 %.2fx  p99.99 %.2fx\n", ratio(.5),
+              ratio(.99), ratio(.999), ratio(.9999));
+  mod.reset();
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  return wrong.load() == 0 && failed.load() == 0 ? 0 : 1;
+}
+
+// ---- memory -----------------------------------------------------------------------------------
+
+long rss_kib() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+  return -1;
+}
+
+long count_lines(const char* path) {
+  std::ifstream in(path);
+  std::string line;
+  long n = 0;
+  while (std::getline(in, line)) ++n;
+  return n;
+}
+
+long count_entries(const fs::path& dir) {
+  long n = 0;
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+    ++n;
+  return n;
+}
+
+int run_memory(int total, int every) {
+  const fs::path dir = make_temp_dir();
+  const fs::path target = dir / "libcounter.so";
+  std::atomic<std::uint64_t> done{0}, refused{0}, incomplete{0};
+  auto mod = make_module([&](const livemod::live_event& e) {
+    using k = livemod::live_event_kind;
+    if (e.kind == k::refused) ++refused;
+    if (e.kind == k::unload_incomplete) ++incomplete;
+    // The swap is over when its old version is retired, one way or the other.
+    if (e.kind == k::unloaded || e.kind == k::unload_incomplete || e.kind == k::refused) {
+      done.fetch_add(1);
+      done.notify_all();
+    }
+  });
+  fs::copy_file(k_v1, target);
+  if (!mod->swap_to(target)) return 1;
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> calls{0}, wrong{0};
+  std::thread caller([&] {
+    livemod::live<counter_api> h(*mod);
+    std::uint64_t n = 0, bad = 0;
+    while (!stop.load(std::memory_order_relaxed)) {
+      auto r = h.call([](const counter_api& api) { return api.build(); });
+      if (!r || (*r != 100 && *r != 200)) ++bad;
+      ++n;
+    }
+    calls = n;
+    wrong = bad;
+  });
+  livemod::watch_options w;
+  w.dirs = {dir};
+  auto watcher = livemod::module_watcher::start(w, [&](const livemod::watch_event& e) {
+    if (e.kind == livemod::watch_event_kind::changed) mod->request_swap(e.path, {true});
+  });
+  if (!watcher) return 1;
+
+  const fs::path shadow = mod->shadow_dir();
+  std::printf("memory and mappings, %d event-driven swaps (rename into a watched dir), 1 busy "
+              "caller, sampled every %d\n",
+              total, every);
+  std::printf("  %8s %10s %10s %8s %12s %9s\n", "swaps", "RSS KiB", "maps lines", "fds",
+              "shadow files", "seconds");
+  const auto t0 = clock_type::now();
+  auto sample = [&](int i) {
+    std::printf("  %8d %10ld %10ld %8ld %12ld %9.1f\n", i, rss_kib(), count_lines("/proc/self/maps"),
+                count_entries("/proc/self/fd"), count_entries(shadow),
+                std::chrono::duration<double>(clock_type::now() - t0).count());
+    std::fflush(stdout);
+  };
+  sample(0);
+  for (int i = 1; i <= total; ++i) {
+    const fs::path tmp = dir / ".libcounter.so.tmp";
+    fs::copy_file(i % 2 ? k_v2 : k_v1, tmp, fs::copy_options::overwrite_existing);
+    const std::uint64_t before = done.load();
+    fs::rename(tmp, target);
+    done.wait(before);
+    if (i % every == 0) sample(i);
+  }
+  watcher->stop();
+  stop = true;
+  caller.join();
+  const livemod::live_stats st = mod->stats();
+  std::printf("  swaps %llu, refused %llu, unload_incomplete %llu, coalesced %llu; caller: %llu "
+              "calls, %llu wrong\n",
+              static_cast<unsigned long long>(st.swaps), static_cast<unsigned long long>(refused.load()),
+              static_cast<unsigned long long>(incomplete.load()),
+              static_cast<unsigned long long>(st.coalesced),
+              static_cast<unsigned long long>(calls.load()),
+              static_cast<unsigned long long>(wrong.load()));
+  mod.reset();
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  return refused.load() == 0 && incomplete.load() == 0 && wrong.load() == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "latency") {
+    return run_latency(argc > 2 ? std::atof(argv[2]) : 1.0, argc > 3 ? std::atoi(argv[3]) : 5,
+                       argc > 4 ? std::atoi(argv[4]) : 1);
+  }
+  if (mode == "memory") {
+    return run_memory(argc > 2 ? std::atoi(argv[2]) : 10000, argc > 3 ? std::atoi(argv[3]) : 1000);
+  }
+  std::fprintf(stderr,
+               "usage: livemod_swap_soak_bench latency [seconds] [rounds] [callers]\n"
+               "       livemod_swap_soak_bench memory [swaps] [every]\n");
+  return 2;
+}

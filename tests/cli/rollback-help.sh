@@ -1,0 +1,1 @@
+"$LIVEMOD" rollback --help
