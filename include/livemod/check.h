@@ -45,7 +45,12 @@
 // A host given by path is read as data like the module; its load scope is its DT_NEEDED
 // closure (what ld.so builds at start-up), not libraries it may dlopen later or LD_PRELOAD.
 //
-// Lifetime and threads: reentrant; a report is a plain value.
+// Files are read through read_image_shared (image.h), so a module or library read before and
+// unchanged since (same path, device, inode, size, mtime) is not read again, and the host's
+// scope is built once per host file state and search environment.
+//
+// Lifetime and threads: reentrant, and safe to call from several threads at once (the
+// registry checks a load's modules side by side); a report is a plain value.
 #pragma once
 
 #include <cstdint>

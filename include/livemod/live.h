@@ -112,7 +112,8 @@ struct live_options {
 enum class live_event_kind : std::uint8_t {
   swapped,            // a new version serves (to_version); timings filled in
   refused,            // the swap stopped at `step`, the old version keeps serving; `cause` says why
-  rolled_back,        // back to to_version after `cause` (a crash, a failed health check, a request)
+  rolled_back,        // back to to_version after `cause` (a crash, a failed health check);
+                      // no cause when rollback() asked for it
   unloaded,           // the old image was unmapped (from_version), timings of grace and unload
   unload_incomplete,  // the old image is still mapped; `cause` says why (pins, on_unload crashed)
   abandoned,          // on_load timed out: that image stays loaded and is never called again

@@ -209,7 +209,8 @@ class live_engine {
                   [&] { return !pending_ && !busy_ && rollback_for_ == 0 && unloads_.empty(); });
   }
 
-  result<void> rollback(std::optional<std::uint64_t> only_if, const error& cause) {
+  // `cause`: what failed (a crash, a health check); none when the rollback was asked for.
+  result<void> rollback(std::optional<std::uint64_t> only_if, std::optional<error> cause) {
     std::lock_guard lock(swap_mu_);
     return rollback_locked(only_if, cause);
   }
@@ -697,7 +698,7 @@ class live_engine {
     return timings;
   }
 
-  result<void> rollback_locked(std::optional<std::uint64_t> only_if, const error& cause) {
+  result<void> rollback_locked(std::optional<std::uint64_t> only_if, std::optional<error> cause) {
     if (only_if && (!cur_ || cur_->sequence != *only_if)) return {};  // already replaced
     live_event ev;
     ev.kind = live_event_kind::rolled_back;
@@ -941,8 +942,7 @@ void live_module::request_swap(const std::filesystem::path& path, swap_flags fla
 void live_module::wait_idle() { engine_->wait_idle(); }
 result<void> live_module::rollback() {
   try {
-    return engine_->rollback(std::nullopt,
-                             error(errc::no_previous_version, "", "rollback requested"));
+    return engine_->rollback(std::nullopt, std::nullopt);  // asked for: the event has no cause
   } catch (const std::exception& e) {
     return fail(errc::swap_stage_failed, "", std::string("rollback failed: ") + e.what());
   }

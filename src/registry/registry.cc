@@ -165,19 +165,22 @@ struct early_verdict {
   std::exception_ptr thrown;
 };
 
-// Checks `files` on up to `threads` threads, the calling one among them; out[i] is files[i]'s.
-// The checks only read files and share nothing but check()'s own synchronised caches. A
-// thread costs about what one check does to start, so the automatic choice starts one per
-// four modules at most.
+// How many threads check `jobs` modules: registry_options::preflight_threads, or when it is 0,
+// up to 4 by the machine's cores and one per four modules at most (a thread costs about what
+// one check does to start and end).
+unsigned preflight_workers(unsigned wanted, std::size_t jobs) {
+  std::size_t n = wanted;
+  if (n == 0) n = std::min<std::size_t>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u),
+                                        jobs / 4);
+  return static_cast<unsigned>(std::min(n, jobs));
+}
+
+// Checks `files` on `threads` threads, the calling one among them; out[i] is files[i]'s. The
+// checks only read files and share nothing but check()'s own synchronised caches.
 std::vector<early_verdict> preflight_all(const std::vector<std::filesystem::path>& files,
                                          const check_options& options, unsigned threads) {
   std::vector<early_verdict> out(files.size());
-  unsigned n = threads;
-  if (n == 0) {
-    n = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
-    n = static_cast<unsigned>(std::min<std::size_t>(n, files.size() / 4));
-  }
-  n = static_cast<unsigned>(std::min<std::size_t>(std::max(n, 1u), files.size()));
+  const unsigned n = std::max(threads, 1u);
   std::atomic<std::size_t> next{0};
   auto work = [&] {
     for (std::size_t i = next.fetch_add(1); i < files.size(); i = next.fetch_add(1)) {
@@ -523,11 +526,12 @@ class state_access {
           wanted.push_back(i);
         }
       }
-      if (wanted.size() > 1) {
+      // With one thread the loop checks in place, and stops at the first failure.
+      const unsigned workers = preflight_workers(s_->options.preflight_threads, wanted.size());
+      if (workers > 1) {
         std::vector<std::filesystem::path> files;
         for (std::size_t i : wanted) files.push_back(mods[i].file);
-        auto verdicts =
-            preflight_all(files, s_->options.preflight, s_->options.preflight_threads);
+        auto verdicts = preflight_all(files, s_->options.preflight, workers);
         for (std::size_t k = 0; k < wanted.size(); ++k) early[wanted[k]] = std::move(verdicts[k]);
       }
     }

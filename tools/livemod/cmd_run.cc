@@ -38,10 +38,8 @@ volatile std::sig_atomic_t interrupted = 0;
 extern "C" void on_interrupt(int) { interrupted = 1; }
 
 // Set on the control thread while it runs a rollback request: the event lines that rollback
-// produces are also its answer, and they say it was asked for (the engine gives a requested
-// rollback a placeholder cause).
+// produces are also its answer.
 thread_local std::vector<std::string>* captured_lines = nullptr;
-thread_local bool rollback_requested = false;
 
 std::vector<std::string> split_words(std::string_view line) {
   std::vector<std::string> words;
@@ -103,10 +101,9 @@ class live_host {
   void report(const live_event& e) {
     std::lock_guard lock(print_mu_);
     ++events_;
-    // A requested rollback has no cause worth printing: nothing failed.
-    const bool requested = rollback_requested && (e.kind == live_event_kind::rolled_back ||
-                                                  e.kind == live_event_kind::unloaded);
-    const std::optional<error> cause = requested ? std::nullopt : e.cause;
+    // A requested rollback carries no cause: nothing failed.
+    const bool requested = e.kind == live_event_kind::rolled_back && !e.cause;
+    const std::optional<error>& cause = e.cause;
     if (opt_.json) {
       nlohmann::ordered_json j;
       j["event"] = std::string(to_string(e.kind));
@@ -233,14 +230,8 @@ class live_host {
     // Modules are only destroyed by shutdown(), after the control thread has ended.
     std::vector<std::string> lines;
     struct capture {
-      explicit capture(std::vector<std::string>* to) {
-        captured_lines = to;
-        rollback_requested = true;
-      }
-      ~capture() {
-        captured_lines = nullptr;
-        rollback_requested = false;
-      }
+      explicit capture(std::vector<std::string>* to) { captured_lines = to; }
+      ~capture() { captured_lines = nullptr; }
       capture(const capture&) = delete;
       capture& operator=(const capture&) = delete;
     };
