@@ -367,11 +367,20 @@ class live_engine {
         return fail(errc::module_renamed, source.string(),
                     "is module '" + m.name + "', but '" + cur_->man.name + "' is serving",
                     "a swap replaces a module with a version of itself; host it separately");
+      // Every interface the serving version declares (its API table's, and those of its
+      // objects) must still be there with at least as many methods: callers and live objects
+      // may use any of them.
       for (const interface_decl& old : cur_->man.interfaces) {
-        if (old.id != opt_.interface_id) continue;
-        if (iface->methods < old.methods)
+        auto now = std::find_if(m.interfaces.begin(), m.interfaces.end(),
+                                [&](const interface_decl& i) { return i.id == old.id; });
+        if (now == m.interfaces.end())
           return fail(errc::interface_incompatible, source.string(),
-                      "interface '" + old.id + "' has " + std::to_string(iface->methods) +
+                      "no longer provides interface '" + old.id + "', which the serving version "
+                      "declares",
+                      "keep every interface; a removed interface is a new module");
+        if (now->methods < old.methods)
+          return fail(errc::interface_incompatible, source.string(),
+                      "interface '" + old.id + "' has " + std::to_string(now->methods) +
                           " methods, the serving version has " + std::to_string(old.methods),
                       "append methods, never remove them");
       }

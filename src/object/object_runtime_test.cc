@@ -361,14 +361,30 @@ TEST_P(objects, a_failed_conversion_leaves_the_object_on_the_old_version) {
   EXPECT_EQ(good->get_b(), 77);
 }
 
-TEST_P(objects, an_interface_that_shrank_is_refused_before_publish) {
+// The manifest declares ITest with its method count: the shrunk version is refused at
+// preflight, from its file alone, before any of its code has run.
+TEST_P(objects, an_interface_that_shrank_is_refused_at_preflight) {
   swap(LIVEMOD_FIXTURE_OBJS_V1);
   EXPECT_THAT(mod_->swap_to(LIVEMOD_FIXTURE_OBJS_V2_SHRUNK),
+              HasCode(errc::interface_incompatible));
+  EXPECT_EQ(mod_->current_version(), "1.0.0");
+  std::lock_guard lock(mu_);
+  ASSERT_FALSE(live_events_.empty());
+  EXPECT_EQ(live_events_.back().kind, live_event_kind::refused);
+  EXPECT_EQ(live_events_.back().step, swap_step::preflight);
+}
+
+// Manifests that do not declare the object interface: the runtime's own check of the type
+// info refuses the shrunk version after load, still before publish.
+TEST_P(objects, an_undeclared_interface_that_shrank_is_refused_before_publish) {
+  swap(LIVEMOD_FIXTURE_OBJS_V1_UNDECLARED);
+  EXPECT_THAT(mod_->swap_to(LIVEMOD_FIXTURE_OBJS_V2_SHRUNK_UNDECLARED),
               HasCode(errc::object_interface_shrank));
   EXPECT_EQ(mod_->current_version(), "1.0.0");
   std::lock_guard lock(mu_);
   ASSERT_FALSE(live_events_.empty());
   EXPECT_EQ(live_events_.back().kind, live_event_kind::refused);
+  EXPECT_EQ(live_events_.back().step, swap_step::publish);
 }
 
 TEST_P(objects, a_million_live_objects_swap_and_convert_lazily) {
