@@ -642,18 +642,8 @@ class live_engine {
       old_state = std::move(*saved);
     }
     v->start_state = old_state;
-    if (opt_.participant) {
-      std::optional<participant_view> from;
-      if (cur_) from.emplace(*cur_);
-      participant_view to(*v);
-      if (auto joined = opt_.participant->prepare(from ? &from->v : nullptr, to.v, false);
-          !joined) {
-        (void)live_detail::stop_version(v->started);
-        (void)v->started.lib.close();
-        remove_file(staged->path);
-        return refuse(swap_step::publish, joined.error());
-      }
-    }
+    if (auto joined = prepare_participant(*v, false); !joined)
+      return refuse(swap_step::publish, joined.error());
     ev.timings.migrate = since(t);
 
     t = clock::now();
@@ -707,6 +697,21 @@ class live_engine {
     return timings;
   }
 
+  // Lets the participant (a layer below, e.g. objects) check the new version before it is
+  // published; on a refusal the new version is stopped, closed and its staged file removed.
+  result<void> prepare_participant(version& v, bool rollback) {
+    if (!opt_.participant) return {};
+    std::optional<participant_view> from;
+    if (cur_) from.emplace(*cur_);
+    participant_view to(v);
+    auto joined = opt_.participant->prepare(from ? &from->v : nullptr, to.v, rollback);
+    if (joined) return {};
+    (void)live_detail::stop_version(v.started);
+    (void)v.started.lib.close();
+    remove_file(v.staged);
+    return fail(std::move(joined.error()));
+  }
+
   result<void> rollback_locked(std::optional<std::uint64_t> only_if, std::optional<error> cause) {
     if (only_if && (!cur_ || cur_->sequence != *only_if)) return {};  // already replaced
     live_event ev;
@@ -755,18 +760,7 @@ class live_engine {
     v->man = h.man;
     v->started = std::move(*started);
     v->start_state = h.state;
-    if (opt_.participant) {
-      std::optional<participant_view> from;
-      if (cur_) from.emplace(*cur_);
-      participant_view to(*v);
-      if (auto joined = opt_.participant->prepare(from ? &from->v : nullptr, to.v, true);
-          !joined) {
-        (void)live_detail::stop_version(v->started);
-        (void)v->started.lib.close();
-        remove_file(staged->path);
-        return fail(joined.error());
-      }
-    }
+    if (auto joined = prepare_participant(*v, true); !joined) return fail(joined.error());
     v->table = make_table(*v, false);  // it served before: no probation
     publish(v->table.get());
     std::unique_ptr<version> failed = std::move(cur_);

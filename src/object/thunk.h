@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <vector>
 
@@ -34,6 +35,11 @@ struct thunk_spec {
   // larger than 16 bytes), so its hidden result pointer comes first and `this` second.
   bool returns_in_memory = false;
 };
+
+// The machine code of every thunk in `specs`, each on a 16-byte boundary; offsets receives
+// where each one starts. One definition per architecture (thunk_<arch>.cc); create() wraps it.
+std::vector<std::uint8_t> emit_thunks(std::span<const thunk_spec> specs,
+                                      std::vector<std::size_t>& offsets);
 
 // The thunks of one vtable, in one sealed code region.
 class thunk_block {

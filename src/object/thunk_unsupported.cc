@@ -4,11 +4,8 @@
 
 namespace livemod::object_detail {
 
-result<thunk_block> thunk_block::create(std::span<const thunk_spec>) {
-  return fail(errc::unsupported_platform, "",
-              "this build has no conversion thunk emitter for its architecture (only x86-64 "
-              "System V and AArch64 have one)",
-              "use the portable object mode");
+std::vector<std::uint8_t> emit_thunks(std::span<const thunk_spec>, std::vector<std::size_t>&) {
+  return {};  // never called: create() refuses first, as supported() is false
 }
 
 bool thunk_block::supported() noexcept { return false; }

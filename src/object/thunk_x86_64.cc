@@ -97,25 +97,15 @@ void emit_thunk(assembler& a, const thunk_spec& spec) {
 
 }  // namespace
 
-result<thunk_block> thunk_block::create(std::span<const thunk_spec> specs) {
+std::vector<std::uint8_t> emit_thunks(std::span<const thunk_spec> specs,
+                                      std::vector<std::size_t>& offsets) {
   assembler a;
-  std::vector<std::size_t> offsets;
-  offsets.reserve(specs.size());
   for (const thunk_spec& spec : specs) {
-    if (spec.entry == nullptr) {
-      return fail(errc::code_memory_failed, "",
-                  "thunk " + std::to_string(offsets.size()) + " has no entry function",
-                  "give every thunk_spec an entry");
-    }
     a.align16();
     offsets.push_back(a.size());
     emit_thunk(a, spec);
   }
-  auto code = os::code_region::create(a.size());
-  if (!code) return fail(std::move(code).error());
-  if (a.size() != 0) std::memcpy(code->writable(), a.code().data(), a.size());
-  if (auto sealed = code->seal(); !sealed) return fail(std::move(sealed).error());
-  return thunk_block(std::move(*code), std::move(offsets));
+  return a.code();
 }
 
 bool thunk_block::supported() noexcept { return true; }

@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "livemod/resolve.h"
-#include "resolve/temp_dir_for_test.h"
+#include "testing/temp_dir.h"
 #include "testing/matchers.h"
 
 namespace livemod {

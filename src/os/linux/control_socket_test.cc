@@ -22,6 +22,7 @@
 #include <gtest/gtest.h>
 
 #include "testing/matchers.h"
+#include "testing/temp_dir.h"
 
 namespace livemod::os {
 namespace {
@@ -39,15 +40,6 @@ constexpr milliseconds k_patience{10000};
 
 class ControlChannelTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "livemod_control_XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
 
   // Serves one request on a thread: answers `reply`, or the problem's description.
   std::future<std::string> serve_one(control_server& server, std::string reply) {
@@ -64,7 +56,8 @@ class ControlChannelTest : public ::testing::Test {
     });
   }
 
-  fs::path dir_;
+  testing_support::temp_dir tmp_;
+  fs::path dir_ = tmp_.path();
 };
 
 // Connects to `socket` and sends `bytes` as they are, then reads the answer to the end.

@@ -44,49 +44,32 @@ struct ITest : livemod::unknown {
 #endif
 };
 
+// The methods every variant declares; OBJS_SHRUNK's interface stops there.
+#define OBJS_ITEST_COMMON_METHODS                                                             \
+  LIVEMOD_METHOD(version, int()), LIVEMOD_METHOD(get_a, std::int64_t()),                       \
+      LIVEMOD_METHOD(get_b, std::int64_t()), LIVEMOD_METHOD(set_a, void(std::int64_t)),         \
+      LIVEMOD_METHOD(sum0, std::int64_t()), LIVEMOD_METHOD(sum1, std::int64_t(std::int64_t)),   \
+      LIVEMOD_METHOD(sum2, std::int64_t(std::int64_t, std::int64_t)),                           \
+      LIVEMOD_METHOD(sum5, std::int64_t(std::int64_t, std::int64_t, std::int64_t,               \
+                                        std::int64_t, std::int64_t)),                           \
+      LIVEMOD_METHOD(sum8, std::int64_t(std::int64_t, std::int64_t, std::int64_t,               \
+                                        std::int64_t, std::int64_t, std::int64_t,               \
+                                        std::int64_t, std::int64_t)),                           \
+      LIVEMOD_METHOD(dsum, double(double, float, double, float, double, float, double, float,   \
+                                  double, double)),                                             \
+      LIVEMOD_METHOD(mixed, double(int, double, std::int64_t, float, char, double,              \
+                                   std::int64_t, std::int64_t, std::int64_t, double)),          \
+      LIVEMOD_METHOD(make_big, big(std::int64_t, double)),                                      \
+      LIVEMOD_METHOD(make_pair, pair(std::int64_t) const),                                      \
+      LIVEMOD_METHOD(over, std::int64_t(std::int64_t)), LIVEMOD_METHOD(over, double(double)),   \
+      LIVEMOD_METHOD(slow, int(int))
+
 #ifdef OBJS_SHRUNK
 LIVEMOD_INTERFACE(ITest, livemod::unknown, "8a1f0c52-6b7e-4d19-9c3a-5e2f7b8d4a61",
-                  LIVEMOD_METHOD(version, int()), LIVEMOD_METHOD(get_a, std::int64_t()),
-                  LIVEMOD_METHOD(get_b, std::int64_t()),
-                  LIVEMOD_METHOD(set_a, void(std::int64_t)),
-                  LIVEMOD_METHOD(sum0, std::int64_t()),
-                  LIVEMOD_METHOD(sum1, std::int64_t(std::int64_t)),
-                  LIVEMOD_METHOD(sum2, std::int64_t(std::int64_t, std::int64_t)),
-                  LIVEMOD_METHOD(sum5, std::int64_t(std::int64_t, std::int64_t, std::int64_t,
-                                                    std::int64_t, std::int64_t)),
-                  LIVEMOD_METHOD(sum8, std::int64_t(std::int64_t, std::int64_t, std::int64_t,
-                                                    std::int64_t, std::int64_t, std::int64_t,
-                                                    std::int64_t, std::int64_t)),
-                  LIVEMOD_METHOD(dsum, double(double, float, double, float, double, float,
-                                              double, float, double, double)),
-                  LIVEMOD_METHOD(mixed, double(int, double, std::int64_t, float, char, double,
-                                               std::int64_t, std::int64_t, std::int64_t, double)),
-                  LIVEMOD_METHOD(make_big, big(std::int64_t, double)),
-                  LIVEMOD_METHOD(make_pair, pair(std::int64_t) const),
-                  LIVEMOD_METHOD(over, std::int64_t(std::int64_t)),
-                  LIVEMOD_METHOD(over, double(double)), LIVEMOD_METHOD(slow, int(int)));
+                  OBJS_ITEST_COMMON_METHODS);
 #else
 LIVEMOD_INTERFACE(ITest, livemod::unknown, "8a1f0c52-6b7e-4d19-9c3a-5e2f7b8d4a61",
-                  LIVEMOD_METHOD(version, int()), LIVEMOD_METHOD(get_a, std::int64_t()),
-                  LIVEMOD_METHOD(get_b, std::int64_t()),
-                  LIVEMOD_METHOD(set_a, void(std::int64_t)),
-                  LIVEMOD_METHOD(sum0, std::int64_t()),
-                  LIVEMOD_METHOD(sum1, std::int64_t(std::int64_t)),
-                  LIVEMOD_METHOD(sum2, std::int64_t(std::int64_t, std::int64_t)),
-                  LIVEMOD_METHOD(sum5, std::int64_t(std::int64_t, std::int64_t, std::int64_t,
-                                                    std::int64_t, std::int64_t)),
-                  LIVEMOD_METHOD(sum8, std::int64_t(std::int64_t, std::int64_t, std::int64_t,
-                                                    std::int64_t, std::int64_t, std::int64_t,
-                                                    std::int64_t, std::int64_t)),
-                  LIVEMOD_METHOD(dsum, double(double, float, double, float, double, float,
-                                              double, float, double, double)),
-                  LIVEMOD_METHOD(mixed, double(int, double, std::int64_t, float, char, double,
-                                               std::int64_t, std::int64_t, std::int64_t, double)),
-                  LIVEMOD_METHOD(make_big, big(std::int64_t, double)),
-                  LIVEMOD_METHOD(make_pair, pair(std::int64_t) const),
-                  LIVEMOD_METHOD(over, std::int64_t(std::int64_t)),
-                  LIVEMOD_METHOD(over, double(double)), LIVEMOD_METHOD(slow, int(int)),
-                  LIVEMOD_METHOD(tag, const char*() const));
+                  OBJS_ITEST_COMMON_METHODS, LIVEMOD_METHOD(tag, const char*() const));
 #endif
 
 // The class every version exports.

@@ -15,7 +15,7 @@ class temp_dir {
  public:
   temp_dir() {
     std::string pattern =
-        (std::filesystem::temp_directory_path() / "livemod-resolve-XXXXXX").string();
+        (std::filesystem::temp_directory_path() / "livemod-test-XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed: " << pattern;
     path_ = pattern;
   }
