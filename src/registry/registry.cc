@@ -476,24 +476,25 @@ class state_access {
     }
     const std::uint32_t link_map = isolated ? static_cast<std::uint32_t>(ns_index) : 0;
 
-    for (const resolved_module& m : mods) {
+    // An event about a module of the graph that has no record yet (resolved, or failed before
+    // it was mapped).
+    auto graph_event = [&](module_state state, const resolved_module& m) {
       module_event e;
-      e.state = module_state::resolved;
+      e.state = state;
       e.module = m.name;
       e.version = m.version.to_string();
       e.file = m.file;
       e.namespace_name = ns_name;
+      return e;
+    };
+    for (const resolved_module& m : mods) {
+      module_event e = graph_event(module_state::resolved, m);
       e.took = report.resolve;
       events.push_back(std::move(e));
     }
 
     auto failed_event = [&](const resolved_module& m, const error& why) {
-      module_event e;
-      e.state = module_state::failed;
-      e.module = m.name;
-      e.version = m.version.to_string();
-      e.file = m.file;
-      e.namespace_name = ns_name;
+      module_event e = graph_event(module_state::failed, m);
       e.failure = why;
       events.push_back(std::move(e));
     };

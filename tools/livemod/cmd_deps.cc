@@ -355,10 +355,7 @@ void setup_deps(CLI::App& app) {
                  "A module name, a module file (a path with '/'), or a directory of modules")
       ->required()
       ->type_name("");
-  app.add_option("--path", opts.paths,
-                 "A module directory of the host, searched before LIVEMOD_PATH (repeatable)")
-      ->type_name("DIR")
-      ->allow_extra_args(false);
+  add_module_path_option(app, opts.paths);
   auto* json = app.add_flag("--json", opts.json,
                             "Print one JSON object on stdout (docs/cli.md), errors too");
   auto* dot = app.add_flag("--dot", opts.dot, "Print the graph in Graphviz's DOT language");

@@ -138,10 +138,7 @@ void setup_load(CLI::App& app) {
                  "A module name or a module file (a path with '/'); several load as one graph")
       ->required()
       ->type_name("");
-  app.add_option("--path", opts.paths,
-                 "A module directory of the host, searched before LIVEMOD_PATH (repeatable)")
-      ->type_name("DIR")
-      ->allow_extra_args(false);
+  add_module_path_option(app, opts.paths);
   app.add_flag("--json", opts.json, "Print one JSON object on stdout (docs/cli.md), errors too");
   app.footer(
       "This runs the modules' code: their constructors, on_load and on_unload. What they log\n"

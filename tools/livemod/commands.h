@@ -7,7 +7,9 @@
 #pragma once
 
 #include <span>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "output.h"
 
@@ -32,6 +34,10 @@ struct command {
 
 // The table, in the order `livemod --help` lists it.
 std::span<const command> commands();
+
+// `--path DIR` (repeatable): a module directory of the host, searched before LIVEMOD_PATH. The
+// verbs that resolve module names (deps, load) share its spelling and help text.
+void add_module_path_option(CLI::App& app, std::vector<std::string>& paths);
 
 void setup_inspect(CLI::App& app);
 int run_inspect(output& out);

@@ -176,6 +176,13 @@ int run(int argc, char** argv) {
 
 std::span<const command> commands() { return k_commands; }
 
+void add_module_path_option(CLI::App& app, std::vector<std::string>& paths) {
+  app.add_option("--path", paths,
+                 "A module directory of the host, searched before LIVEMOD_PATH (repeatable)")
+      ->type_name("DIR")
+      ->allow_extra_args(false);
+}
+
 }  // namespace livemod::cli
 
 int main(int argc, char** argv) {
