@@ -31,40 +31,9 @@
 #include <system_error>
 #include <vector>
 
+#include "testing/temp_dir.h"
+
 namespace livemod::testing_support {
-
-// A fresh directory under $TMPDIR (or /tmp), removed with everything in it on destruction.
-class temp_dir {
- public:
-  temp_dir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base != nullptr && *base != '\0' ? base : "/tmp") +
-                          "/livemod-test-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(std::string_view name) const { return path_ / name; }
-
-  // Writes `content` to a file named `name` in the directory and returns its path.
-  std::filesystem::path write(std::string_view name, std::string_view content) const {
-    const std::filesystem::path p = path_ / name;
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out.write(content.data(), static_cast<std::streamsize>(content.size()));
-    if (!out) throw std::runtime_error("cannot write " + p.string());
-    return p;
-  }
-
- private:
-  std::filesystem::path path_;
-};
 
 class elf_bytes {
  public:

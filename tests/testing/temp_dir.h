@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 namespace livemod::testing_support {
@@ -28,12 +29,16 @@ class temp_dir {
 
   const std::filesystem::path& path() const { return path_; }
 
-  // Creates `relative` (and its directories) with `text` in it; returns its full path.
+  std::filesystem::path operator/(std::string_view name) const { return path_ / name; }
+
+  // Creates `relative` (and its directories) with `content` in it; returns its full path.
   std::filesystem::path write(const std::filesystem::path& relative,
-                              const std::string& text = "x") const {
+                              std::string_view content = "x") const {
     const std::filesystem::path file = path_ / relative;
     std::filesystem::create_directories(file.parent_path());
-    std::ofstream(file, std::ios::binary) << text;
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
+    out.write(content.data(), static_cast<std::streamsize>(content.size()));
+    if (!out) ADD_FAILURE() << "cannot write " << file;
     return file;
   }
 
