@@ -7,19 +7,21 @@
 // with its manifest in a `.livemod.manifest` section and a fingerprint from the same
 // compiler, so the preflight passes; module i needs up to three earlier ones. DIR is kept and
 // reused when it already holds them (default: a fresh temporary directory, removed at the
-// end). Rounds alternate the two loaders so drift on a shared machine hits both alike; the
-// figure that matters is the ratio of their sums.
+// end). Rounds alternate which loader goes first, so drift on a shared machine and the wake of
+// the other's mass unload hit both alike; the figures that matter are the ratio of their sums
+// and the median of the rounds' ratios.
 //
 // What each round measures:
 //   dlopen     dlopen(RTLD_NOW | RTLD_LOCAL) of every file in the graph's load order
-//   registry   a fresh registry's load of the graph's roots: resolve_graph (reads every
-//              manifest), the preflight check() of every module, dlopen, on_load
+//   registry   a fresh registry's load of the graph's roots: resolve_graph (a stat per
+//              module), the preflight check() of every module (started on other threads as
+//              resolve finds the files), dlopen, on_load
 //   cached     the same registry loading the graph again after everything was unloaded:
 //              the preflight verdicts are cached per file version, the rest is redone
 // Teardown (dlclose, on_unload) is outside every timing. The untimed warm-up round is timed
 // all the same and printed on its own: it is the first load in the process, when the
-// process-wide caches (module and library images by file version, parsed manifests, the
-// host's scope) are still empty, which is what a host starting up pays. The rounds after it
+// process-wide caches (module and library images and module nodes by file version, parsed
+// manifests, the host's scope) are still empty, which is what a host starting up pays. The rounds after it
 // use a fresh registry but find those caches warm.
 #include <dlfcn.h>
 
@@ -255,9 +257,19 @@ int main(int argc, char** argv) {
   clock_type::duration dl{}, reg{}, cached{};
   breakdown first, again;
   livemod::load_report last;
+  std::vector<double> ratios;
   for (int round = 0; round < o.rounds; ++round) {
-    const auto d = plain_dlopen(g);
-    const auto r = through_registry(o, g);
+    // Which goes first alternates: each follows the other's mass unload every other round.
+    clock_type::duration d{};
+    registry_round r;
+    if (round % 2 == 0) {
+      d = plain_dlopen(g);
+      r = through_registry(o, g);
+    } else {
+      r = through_registry(o, g);
+      d = plain_dlopen(g);
+    }
+    ratios.push_back(seconds(r.first) / seconds(d));
     dl += d;
     reg += r.first;
     cached += r.cached;
@@ -271,8 +283,10 @@ int main(int argc, char** argv) {
   const double n = o.rounds;
   std::printf("\nper round (mean of %d)\n", o.rounds);
   std::printf("  dlopen loop                     %9.1f ms\n", seconds(dl) * 1e3 / n);
-  std::printf("  registry, fresh                 %9.1f ms   ratio %.2fx\n", seconds(reg) * 1e3 / n,
-              seconds(reg) / seconds(dl));
+  std::sort(ratios.begin(), ratios.end());
+  std::printf("  registry, fresh                 %9.1f ms   ratio %.2fx (median of the rounds' "
+              "ratios %.2fx)\n",
+              seconds(reg) * 1e3 / n, seconds(reg) / seconds(dl), ratios[ratios.size() / 2]);
   std::printf("    resolve %.1f ms, preflight %.1f ms (checks %.1f ms), map %.1f ms, "
               "on_load %.1f ms\n",
               millis(first.resolve) / n, millis(first.preflight) / n, millis(first.check) / n,

@@ -117,5 +117,9 @@ struct check_options {
 // Errors (the check could not be made): those of read_image for the module or the host.
 // Incompatibilities are findings, not errors.
 result<check_report> check(const std::filesystem::path& module, const check_options& options = {});
+// The same for a file the caller has just identified (identify_file), as the registry does
+// while it resolves: `version` stands for the stat the check would make of the module.
+result<check_report> check(const std::filesystem::path& module, const file_identity& version,
+                           const check_options& options = {});
 
 }  // namespace livemod

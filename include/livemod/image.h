@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "livemod/error.h"
+#include "livemod/library.h"
 
 namespace livemod {
 
@@ -111,6 +112,11 @@ result<image_info> read_image(const std::filesystem::path& path);
 // read that fails is not kept, nor one whose file changed while it was read. Thread-safe.
 // Errors: those of read_image.
 result<std::shared_ptr<const image_info>> read_image_shared(const std::filesystem::path& path);
+// The same for a file the caller has just identified (identify_file): `version` stands for
+// the stat read_image_shared would make, so a load that stats each module once while it
+// searches for it does not stat it again here.
+result<std::shared_ptr<const image_info>> read_image_shared(const std::filesystem::path& path,
+                                                           const file_identity& version);
 
 // The short name of an e_machine value, as uname -m and Debian spell it ("x86_64" for
 // EM_X86_64, "aarch64", "i386", "arm", "riscv" ...); "machine N" for others.

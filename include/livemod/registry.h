@@ -285,8 +285,9 @@ class registry {
   std::vector<module_timing> timings() const;
 
   // Observers see every state change of every module, in order, on the thread that caused
-  // it, after the registry's own lock is released. Returns an id for remove_observer; once
-  // remove_observer returns, the observer is not called again.
+  // it, after the registry's own lock is released: those of every load that begins after
+  // add_observer returns (a load nobody observes builds no events). Returns an id for
+  // remove_observer; once remove_observer returns, the observer is not called again.
   using observer = std::function<void(const module_event&)>;
   std::uint64_t add_observer(observer callback);
   void remove_observer(std::uint64_t id);

@@ -54,6 +54,7 @@
 #include <vector>
 
 #include "livemod/error.h"
+#include "livemod/library.h"
 #include "livemod/manifest.h"
 
 namespace livemod {
@@ -146,6 +147,13 @@ using node_provider = std::function<result<module_node>(const module_ref&)>;
 // file found for a name carries another name in its manifest.
 node_provider manifest_provider(module_search_path search);
 
+// The node of the file at `file`, which the caller has just identified as `version`
+// (identify_file): what manifest_provider gives for a path, without looking at the file
+// again. Nodes are kept per file version for the process, as read_image_shared keeps images,
+// so resolving the same unchanged files again parses no manifest. Thread-safe. Errors: those
+// of read_image and parse_manifest; manifest_missing.
+result<module_node> module_node_of(const std::filesystem::path& file, const file_identity& version);
+
 // A provider over nodes held in memory, for tests, benchmarks and tools: a name gives the
 // first node with that name, a path the node with that file. Errors: module_not_found.
 node_provider memory_provider(std::vector<module_node> nodes);
@@ -176,6 +184,9 @@ struct resolved_module {
   semver version;
   std::filesystem::path file;
   std::vector<resolved_dependency> dependencies;
+  // The same dependencies as the manifest declares them, ranges parsed (dependencies[i] is
+  // declared[i]): what the registry keeps for the loaded module.
+  std::vector<dependency> declared;
   std::vector<module_reason> reasons;  // every reason, in the order they were found
   bool requested() const noexcept;
 };

@@ -391,24 +391,49 @@ result<host_facts> host_facts_for(const fs::path& host_path,
   return facts;
 }
 
-result<check_report> run_check(const fs::path& module, const check_options& options) {
+// The executable this process runs, once: it cannot change while the process runs.
+const fs::path& this_executable() {
+  static const fs::path path = [] {
+    std::error_code ec;
+    fs::path p = fs::read_symlink("/proc/self/exe", ec);
+    return ec ? fs::path("/proc/self/exe") : p;
+  }();
+  return path;
+}
+
+// This process's own facts, per LD_LIBRARY_PATH, without a stat per check: the executable
+// and libraries it has mapped are what it runs, whatever is on disk now.
+result<host_facts> this_process_facts(std::optional<std::string> ld_library_path) {
+  static std::mutex mutex;
+  static std::map<std::optional<std::string>, host_facts> cache;
+  {
+    std::lock_guard lock(mutex);
+    if (auto it = cache.find(ld_library_path); it != cache.end()) return it->second;
+  }
+  auto facts = host_facts_for(this_executable(), ld_library_path);
+  if (facts) {
+    std::lock_guard lock(mutex);
+    if (cache.size() < 8) cache.emplace(std::move(ld_library_path), *facts);
+  }
+  return facts;
+}
+
+result<check_report> run_check(const fs::path& module, const file_identity* version,
+                               const check_options& options) {
   // Shared with resolve, which read the same file for its manifest moments ago, and with the
   // next check of this unchanged file.
-  auto module_image = read_image_shared(module);
+  auto module_image = version != nullptr ? read_image_shared(module, *version)
+                                         : read_image_shared(module);
   if (!module_image) return fail(std::move(module_image.error()));
 
   const bool this_process = options.host.empty();
-  fs::path host_path = options.host;
-  if (this_process) {
-    std::error_code ec;
-    host_path = fs::read_symlink("/proc/self/exe", ec);
-    if (ec) host_path = "/proc/self/exe";
-  }
+  const fs::path& host_path = this_process ? this_executable() : options.host;
   std::optional<std::string> ld_library_path = options.ld_library_path;
   if (!ld_library_path) {
     if (const char* env = std::getenv("LD_LIBRARY_PATH")) ld_library_path = env;
   }
-  auto host = host_facts_for(host_path, std::move(ld_library_path));
+  auto host = this_process ? this_process_facts(std::move(ld_library_path))
+                           : host_facts_for(host_path, std::move(ld_library_path));
   if (!host) return fail(std::move(host.error()));
   const image_info* host_image = host->image.get();
 
@@ -450,15 +475,29 @@ bool check_report::compatible() const {
                       [](const finding& f) { return f.level == severity::error; });
 }
 
-result<check_report> check(const fs::path& module, const check_options& options) {
+namespace {
+
+result<check_report> guarded_check(const fs::path& module, const file_identity* version,
+                                   const check_options& options) {
   // Nothing may escape the public API; what could throw here is allocation and the standard
   // library's own failures, reported as such rather than terminating the host.
   try {
-    return run_check(module, options);
+    return run_check(module, version, options);
   } catch (const std::exception& e) {
     return fail(errc::io_error, module.string(),
                 std::string("the check could not complete: ") + e.what());
   }
+}
+
+}  // namespace
+
+result<check_report> check(const fs::path& module, const check_options& options) {
+  return guarded_check(module, nullptr, options);
+}
+
+result<check_report> check(const fs::path& module, const file_identity& version,
+                           const check_options& options) {
+  return guarded_check(module, &version, options);
 }
 
 }  // namespace livemod

@@ -178,6 +178,24 @@ TEST(Check, AModuleRewrittenAtTheSamePathIsReadAgain) {
   EXPECT_FALSE(with_code(*second, errc::abi_unsupported).empty()) << describe(*second);
 }
 
+TEST(Check, AFileTheCallerIdentifiedGivesTheSameReport) {
+  // The registry identifies each module once while it resolves and hands that identity on.
+  for (const char* module : {LIVEMOD_FIXTURE_CALCULATOR, LIVEMOD_FIXTURE_COMPAT_FUTURE_ABI,
+                             LIVEMOD_FIXTURE_COMPAT_USES_LIBC}) {
+    auto version = identify_file(module);
+    ASSERT_THAT(version, IsOk());
+    auto by_path = check(module, plain());
+    auto identified = check(module, *version, plain());
+    ASSERT_THAT(by_path, IsOk());
+    ASSERT_THAT(identified, IsOk());
+    EXPECT_EQ(describe(*identified), describe(*by_path)) << module;
+  }
+  temp_dir dir;
+  auto gone = identify_file(LIVEMOD_FIXTURE_CALCULATOR);
+  ASSERT_THAT(gone, IsOk());
+  EXPECT_THAT(check(dir.path() / "libgone.so", *gone, plain()), HasCode(errc::file_not_found));
+}
+
 TEST(Check, LibrariesTheHostHasAreReportedAsTheHosts) {
   auto report = check(LIVEMOD_FIXTURE_COMPAT_USES_LIBC, plain());
   ASSERT_THAT(report, IsOk());

@@ -1,5 +1,3 @@
-#include <sys/stat.h>
-
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -115,26 +113,11 @@ result<image_info> read_image(const std::filesystem::path& path) {
 
 namespace {
 
-// What tells one version of a file from another without reading it. A rewrite in place that
-// keeps the size still moves mtime; a rename over the path brings another inode.
-struct file_state {
-  dev_t device = 0;
-  ino_t inode = 0;
-  off_t size = 0;
-  std::int64_t mtime_sec = 0;
-  std::int64_t mtime_nsec = 0;
-  bool operator==(const file_state&) const = default;
-};
-
-std::optional<file_state> state_of(const std::filesystem::path& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
-  return file_state{st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec};
-}
-
 struct image_cache {
   struct entry {
-    file_state state;
+    // What tells one version of a file from another without reading it: a rewrite in place
+    // that keeps the size still moves mtime; a rename over the path brings another inode.
+    file_identity state;
     std::shared_ptr<const image_info> image;
   };
   std::mutex mutex;
@@ -153,24 +136,35 @@ constexpr std::size_t k_max_shared_images = 4096;
 }  // namespace
 
 result<std::shared_ptr<const image_info>> read_image_shared(const std::filesystem::path& path) {
-  const auto before = state_of(path);
+  auto before = identify_file(path);
+  if (!before) {
+    // Not a readable regular file: read_image gives the precise error, and nothing is kept.
+    auto image = read_image(path);
+    if (!image) return fail(std::move(image.error()));
+    return std::make_shared<const image_info>(std::move(*image));
+  }
+  return read_image_shared(path, *before);
+}
+
+result<std::shared_ptr<const image_info>> read_image_shared(const std::filesystem::path& path,
+                                                           const file_identity& version) {
   image_cache& cache = shared_images();
-  if (before) {
+  {
     std::lock_guard lock(cache.mutex);
     if (auto it = cache.by_path.find(path.native());
-        it != cache.by_path.end() && it->second.state == *before) {
+        it != cache.by_path.end() && it->second.state == version) {
       return it->second.image;
     }
   }
   auto image = read_image(path);
   if (!image) return fail(std::move(image.error()));
   auto shared = std::make_shared<const image_info>(std::move(*image));
-  // Kept only when the file was the same version before and after the read: a file being
-  // written while it was read must not be remembered under either state.
-  if (before && state_of(path) == before) {
+  // Kept only when the file was that version before and after the read: a file being written
+  // while it was read must not be remembered under either state.
+  if (auto after = identify_file(path); after && *after == version) {
     std::lock_guard lock(cache.mutex);
     if (cache.by_path.size() >= k_max_shared_images) cache.by_path.clear();
-    cache.by_path.insert_or_assign(path.native(), image_cache::entry{*before, shared});
+    cache.by_path.insert_or_assign(path.native(), image_cache::entry{version, shared});
   }
   return shared;
 }

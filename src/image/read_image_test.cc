@@ -325,6 +325,40 @@ TEST(read_image_shared, a_file_rewritten_in_place_is_read_again) {
   EXPECT_EQ(manifest_name(**before), "calculator");  // what a holder has does not change
 }
 
+TEST(read_image_shared, a_version_the_caller_identified_is_not_looked_at_again) {
+  testing_support::temp_dir dir;
+  const std::filesystem::path file = dir.path() / "libmodule.so";
+  std::filesystem::copy_file(LIVEMOD_FIXTURE_CALCULATOR, file);
+  auto version = identify_file(file);
+  ASSERT_THAT(version, IsOk());
+  auto first = read_image_shared(file, *version);
+  ASSERT_THAT(first, IsOk());
+  EXPECT_EQ(read_image_shared(file)->get(), first->get());  // one cache for both forms
+
+  // The caller's identity stands for the file: the version it names is what it gets back,
+  // and a newer one it names is read.
+  overwrite(file, LIVEMOD_FIXTURE_COMPAT_FUTURE_ABI);
+  auto same = read_image_shared(file, *version);
+  ASSERT_THAT(same, IsOk());
+  EXPECT_EQ(same->get(), first->get());
+  auto newer = identify_file(file);
+  ASSERT_THAT(newer, IsOk());
+  ASSERT_NE(*newer, *version);
+  auto after = read_image_shared(file, *newer);
+  ASSERT_THAT(after, IsOk());
+  EXPECT_EQ(manifest_name(**after), "future_abi");
+}
+
+TEST(read_image_shared, an_identified_file_that_is_gone_is_an_error) {
+  testing_support::temp_dir dir;
+  const std::filesystem::path file = dir.path() / "libmodule.so";
+  std::filesystem::copy_file(LIVEMOD_FIXTURE_CALCULATOR, file);
+  auto version = identify_file(file);
+  ASSERT_THAT(version, IsOk());
+  std::filesystem::remove(file);
+  EXPECT_THAT(read_image_shared(file, *version), HasCode(errc::file_not_found));
+}
+
 TEST(read_image_shared, a_file_replaced_by_a_rename_is_read_again) {
   testing_support::temp_dir dir;
   const std::filesystem::path file = dir.path() / "libmodule.so";

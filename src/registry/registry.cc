@@ -22,6 +22,7 @@
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -31,6 +32,7 @@
 #include "livemod/resolve.h"
 #include "livemod/sdk/module.h"
 #include "registry/on_load_answer.h"
+#include "registry/preflight_pool.h"
 #include "registry/registry_state.h"
 
 namespace livemod {
@@ -108,106 +110,18 @@ std::int32_t host_dependency_present(void* host, const char* name) noexcept {
   return -1;
 }
 
-// --- preflight ----------------------------------------------------------------------------------
+// --- what a load works on ---------------------------------------------------------------------
 
-std::string sanitizer_runtime_of(const check_report& report) {
-  static constexpr std::string_view runtimes[] = {"libasan.so", "libtsan.so", "libhwasan.so",
-                                                  "liblsan.so", "libmsan.so"};
-  auto is_runtime = [](std::string_view lib) {
-    return std::any_of(std::begin(runtimes), std::end(runtimes),
-                       [&](std::string_view r) { return lib.starts_with(r); });
-  };
-  for (const std::string& lib : report.module.needed)
-    if (is_runtime(lib)) return lib;
-  for (const resolved_library& lib : report.libraries)
-    if (is_runtime(lib.name)) return lib.name;
-  if (report.module_manifest && report.module_manifest->fingerprint) {
-    if (report.module_manifest->fingerprint->asan) return "the ASan runtime";
-    if (report.module_manifest->fingerprint->tsan) return "the TSan runtime";
-  }
-  return {};
+// Whether a file version still needs its check before it is mapped into `link_map`: it is not
+// loaded there, has no remembered failure and no cached verdict. Under the registry's mutex.
+bool needs_check(const registry_state& s, const file_identity& id, std::uint32_t link_map) {
+  if (s.loaded.contains({link_map, id.device, id.inode})) return false;
+  if (s.failed_inits.contains(id)) return false;
+  return !(s.options.cache_preflight && s.preflights.contains(id));
 }
-
-// The check, as a verdict or the error that refuses the module.
-result<preflight_verdict> run_preflight(const std::filesystem::path& file,
-                                        const check_options& options) {
-  auto report = check(file, options);
-  if (!report) return fail(report.error());
-  std::size_t errors = 0;
-  const finding* first = nullptr;
-  for (const finding& f : report->findings) {
-    if (f.level != severity::error) continue;
-    if (first == nullptr) first = &f;
-    ++errors;
-  }
-  if (first != nullptr) {
-    std::string cause = "refused before loading: " + first->message;
-    if (errors > 1) {
-      cause += " (and " + std::to_string(errors - 1) + " more problem" +
-               (errors > 2 ? "s" : "") + "; `livemod check " + file.string() + "` lists them)";
-    }
-    return fail(first->code, file.string(), std::move(cause), first->remedy);
-  }
-  preflight_verdict v;
-  if (report->module_manifest) {
-    v.entry = report->module_manifest->entry_points;
-    v.manifest_abi = report->module_manifest->abi;
-  }
-  v.sanitizer_runtime = sanitizer_runtime_of(*report);
-  return v;
-}
-
-// A preflight run ahead of the loop that uses it; an exception is carried to that loop, which
-// throws it where a check run in place would have.
-struct early_verdict {
-  result<preflight_verdict> verdict = preflight_verdict{};
-  nanoseconds took{};
-  std::exception_ptr thrown;
-};
-
-// How many threads check `jobs` modules: registry_options::preflight_threads, or when it is 0,
-// up to 4 by the machine's cores and one per four modules at most (a thread costs about what
-// one check does to start and end).
-unsigned preflight_workers(unsigned wanted, std::size_t jobs) {
-  std::size_t n = wanted;
-  if (n == 0) n = std::min<std::size_t>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u),
-                                        jobs / 4);
-  return static_cast<unsigned>(std::min(n, jobs));
-}
-
-// Checks `files` on `threads` threads, the calling one among them; out[i] is files[i]'s. The
-// checks only read files and share nothing but check()'s own synchronised caches.
-std::vector<early_verdict> preflight_all(const std::vector<std::filesystem::path>& files,
-                                         const check_options& options, unsigned threads) {
-  std::vector<early_verdict> out(files.size());
-  const unsigned n = std::max(threads, 1u);
-  std::atomic<std::size_t> next{0};
-  auto work = [&] {
-    for (std::size_t i = next.fetch_add(1); i < files.size(); i = next.fetch_add(1)) {
-      const auto start = clock::now();
-      try {
-        out[i].verdict = run_preflight(files[i], options);
-      } catch (...) {
-        out[i].thrown = std::current_exception();
-      }
-      out[i].took = since(start);
-    }
-  };
-  std::vector<std::thread> pool;
-  try {
-    for (unsigned t = 1; t < n; ++t) pool.emplace_back(work);
-  } catch (const std::system_error&) {
-    // No thread to be had: the ones started and this one share the work.
-  }
-  work();
-  for (std::thread& t : pool) t.join();
-  return out;
-}
-
-// --- what a load works on ----------------------------------------------------------------------
 
 // Identities taken while resolving, by file: the load need not stat those files again.
-using identity_cache = std::map<std::filesystem::path, file_identity>;
+using identity_cache = std::unordered_map<std::string, file_identity>;  // by path.native()
 
 struct planned_module {
   std::size_t index = 0;  // in graph.modules()
@@ -289,14 +203,16 @@ class state_access {
   // --- loading (phase one, no lock) ---
 
   // `seen` holds the identities the resolve step already took (registry::load); a graph
-  // resolved elsewhere (load_graph) has none, and every file is looked at again.
+  // resolved elsewhere (load_graph) has none, and every file is looked at again. `checks` may
+  // be running some of the graph's checks already (the resolve step submits them).
   result<std::vector<module_handle>> load(const module_graph& graph, const load_options& options,
                                           nanoseconds resolve_time, clock::time_point started,
+                                          registry_detail::preflight_pool& checks,
                                           const identity_cache& seen = {}) {
     std::vector<module_event> events;
     load_report report;
     report.resolve = resolve_time;
-    auto r = load_locked_phases(graph, options, report, events, seen);
+    auto r = load_locked_phases(graph, options, report, events, checks, seen);
     report.total = since(started);
     if (options.report != nullptr) *options.report = std::move(report);
     deliver(events);
@@ -460,6 +376,7 @@ class state_access {
                                                         const load_options& options,
                                                         load_report& report,
                                                         std::vector<module_event>& events,
+                                                        registry_detail::preflight_pool& checks,
                                                         const identity_cache& seen) {
     const auto& mods = graph.modules();
     const auto ns_index = static_cast<std::size_t>(options.where);
@@ -475,6 +392,12 @@ class state_access {
       ns_name = s_->namespaces[ns_index].name;
     }
     const std::uint32_t link_map = isolated ? static_cast<std::uint32_t>(ns_index) : 0;
+    // Events cost a few strings each, four per module: a load nobody observes builds none.
+    bool observed = false;
+    {
+      std::lock_guard lock(s_->observers_mutex);
+      observed = !s_->observers.empty();
+    }
 
     // An event about a module of the graph that has no record yet (resolved, or failed before
     // it was mapped).
@@ -488,6 +411,7 @@ class state_access {
       return e;
     };
     for (const resolved_module& m : mods) {
+      if (!observed) break;
       module_event e = graph_event(module_state::resolved, m);
       e.took = report.resolve;
       events.push_back(std::move(e));
@@ -505,35 +429,20 @@ class state_access {
     std::vector<planned_module> plan(mods.size());
     std::vector<std::optional<result<file_identity>>> identities(mods.size());
     for (std::size_t i : graph.load_order()) {
-      auto seen_id = seen.find(mods[i].file);
+      auto seen_id = seen.find(mods[i].file.native());
       identities[i] = seen_id != seen.end() ? result<file_identity>(seen_id->second)
                                             : identify_file(mods[i].file);
     }
     // The modules that will need a check (not loaded, no remembered failure, no cached
-    // verdict) are checked first, side by side; the loop below then goes through the graph
-    // in load order exactly as it would check one module after the other, and so reports
-    // the same first failure.
-    std::vector<std::optional<early_verdict>> early(mods.size());
+    // verdict) go to the pool, which has most of them from the resolve step already; the loop
+    // below then takes the verdicts in load order exactly as it would check one module after
+    // the other, and so reports the same first failure.
     {
-      std::vector<std::size_t> wanted;
-      {
-        std::lock_guard lock(s_->mutex);
-        for (std::size_t i : graph.load_order()) {
-          if (!*identities[i]) continue;
-          const file_identity& id = **identities[i];
-          if (s_->loaded.contains({link_map, id.device, id.inode})) continue;
-          if (s_->failed_inits.contains(id)) continue;
-          if (s_->options.cache_preflight && s_->preflights.contains(id)) continue;
-          wanted.push_back(i);
-        }
-      }
-      // With one thread the loop checks in place, and stops at the first failure.
-      const unsigned workers = preflight_workers(s_->options.preflight_threads, wanted.size());
-      if (workers > 1) {
-        std::vector<std::filesystem::path> files;
-        for (std::size_t i : wanted) files.push_back(mods[i].file);
-        auto verdicts = preflight_all(files, s_->options.preflight, workers);
-        for (std::size_t k = 0; k < wanted.size(); ++k) early[wanted[k]] = std::move(verdicts[k]);
+      std::lock_guard lock(s_->mutex);
+      for (std::size_t i : graph.load_order()) {
+        if (!*identities[i]) continue;
+        const file_identity& id = **identities[i];
+        if (needs_check(*s_, id, link_map)) checks.submit(mods[i].file, id);
       }
     }
     for (std::size_t i : graph.load_order()) {
@@ -541,11 +450,6 @@ class state_access {
       const resolved_module& m = mods[i];
       p.index = i;
       p.generation = gen[i];
-      p.timing.module = m.name;
-      p.timing.version = m.version.to_string();
-      p.timing.namespace_name = ns_name;
-      p.timing.file = m.file;
-
       result<file_identity> id = std::move(*identities[i]);
       std::shared_ptr<module_record> by_name;
       {
@@ -590,16 +494,10 @@ class state_access {
         p.verdict = std::move(*cached);
         p.timing.preflight_cached = true;
       } else {
-        result<preflight_verdict> verdict = preflight_verdict{};
-        if (early[i]) {
-          if (early[i]->thrown) std::rethrow_exception(early[i]->thrown);
-          verdict = std::move(early[i]->verdict);
-          p.timing.check = early[i]->took;
-        } else {
-          const auto start = clock::now();
-          verdict = run_preflight(m.file, s_->options.preflight);
-          p.timing.check = since(start);
-        }
+        registry_detail::early_verdict taken = checks.take(m.file, *id);
+        if (taken.thrown) std::rethrow_exception(taken.thrown);
+        result<preflight_verdict> verdict = std::move(taken.verdict);
+        p.timing.check = taken.took;
         if (!verdict) {
           failed_event(m, verdict.error());
           return fail(verdict.error());
@@ -610,7 +508,7 @@ class state_access {
           s_->preflights.insert_or_assign(*id, p.verdict);
         }
       }
-      {
+      if (observed) {
         module_event e;
         e.state = module_state::checked;
         e.module = m.name;
@@ -629,6 +527,7 @@ class state_access {
     }
 
     report.preflight = since(preflight_start);
+    checks.finish();
 
     // Phase two: map and initialise under the lock.
     std::vector<module_handle> handles;
@@ -644,10 +543,16 @@ class state_access {
 
       const int generations_count = gen.empty() ? 0 : *std::max_element(gen.begin(), gen.end()) + 1;
       for (int g = 0; g < generations_count; ++g) {
+        // The records first, then the maps in a tight loop: building a record between two
+        // dlopens evicted the dynamic linker's working set and made each map ~7% slower.
+        std::vector<std::pair<std::size_t, std::shared_ptr<module_record>>> records;
         for (std::size_t i : graph.load_order()) {
           planned_module& p = plan[i];
           if (p.generation != g || p.existing) continue;
-          auto record = make_record(graph, p, options.where, link_map);
+          records.emplace_back(i, make_record(graph, p, options.where, link_map));
+        }
+        for (auto& [i, record] : records) {
+          planned_module& p = plan[i];
           auto opened = map_record(*record, s_->namespaces[ns_index]);
           if (!opened) {
             failed_event(mods[i], opened.error());
@@ -660,7 +565,8 @@ class state_access {
           mapped.push_back(record);
           s_->loaded.emplace(identity_key{link_map, p.identity->device, p.identity->inode}, record);
           s_->namespaces[ns_index].by_name.insert_or_assign(record->node.name, record);
-          events.push_back(event_for(module_state::mapped, *record, *s_, record->timing.map));
+          if (observed)
+            events.push_back(event_for(module_state::mapped, *record, *s_, record->timing.map));
         }
         for (std::size_t i : graph.init_order()) {
           planned_module& p = plan[i];
@@ -677,7 +583,7 @@ class state_access {
           }
           r.init_seq = s_->next_seq++;
           r.state.store(module_state::initialized);
-          events.push_back(event_for(module_state::initialized, r, *s_, r.timing.init));
+          if (observed) events.push_back(event_for(module_state::initialized, r, *s_, r.timing.init));
         }
       }
 
@@ -774,7 +680,7 @@ class state_access {
         // It was loaded when phase one looked and has gone since: check it now, under the
         // lock (rare), rather than map anything unchecked.
         const auto start = clock::now();
-        auto verdict = run_preflight(m.file, s_->options.preflight);
+        auto verdict = registry_detail::run_preflight(m.file, *p.identity, s_->options.preflight);
         p.timing.check = since(start);
         if (!verdict) {
           failed_event(m, verdict.error());
@@ -798,18 +704,21 @@ class state_access {
     r->node.name = m.name;
     r->node.version = m.version;
     r->node.file = m.file;
-    for (const resolved_dependency& d : m.dependencies) {
-      auto range = parse_version_range(d.range.empty() ? "*" : d.range);
-      r->node.dependencies.push_back(
-          dependency{d.name, range ? std::move(*range) : version_range(), d.kind});
+    r->node.dependencies = m.declared;
+    r->dependency_flags.reserve(m.dependencies.size());
+    for (const resolved_dependency& d : m.dependencies)
       r->dependency_flags.push_back(dependency_flag{d.name, d.kind, d.present()});
-    }
     r->ns = ns;
     r->link_map = link_map;
     r->identity = *p.identity;
     r->verdict = p.verdict;
     r->abi.store(p.verdict.manifest_abi);
+    // The timing row names the module here: only modules this load maps get one.
     r->timing = p.timing;
+    r->timing.module = m.name;
+    r->timing.version = m.version.to_string();
+    r->timing.namespace_name = s_->namespaces[static_cast<std::size_t>(ns)].name;
+    r->timing.file = m.file;
     r->context.state = s_.get();
     r->context.record = r.get();
     r->context.api.size = sizeof(livemod_host_api);
@@ -841,7 +750,7 @@ class state_access {
   result<void> initialize(module_record& r) {
     const std::string& entry = r.verdict.entry.on_load;
     if (entry.empty()) return {};
-    const std::string file = r.node.file.string();
+    const std::string& file = r.node.file.native();
     result<livemod_on_load_fn> fn = [&]() -> result<livemod_on_load_fn> {
       std::lock_guard lock(r.lib_mutex);
       return r.lib.symbol<std::remove_pointer_t<livemod_on_load_fn>>(entry);
@@ -988,13 +897,18 @@ result<std::vector<module_handle>> registry::load(std::span<const module_ref> re
     // Names this namespace has loaded resolve to the loaded modules, as ld.so matches a
     // loaded object's name before it searches: no file is read for them.
     std::map<std::string, module_node, std::less<>> loaded;
+    std::uint32_t link_map = 0;
     {
       std::lock_guard lock(state_->mutex);
       const auto i = static_cast<std::size_t>(options.where);
       if (i < state_->namespaces.size()) {
         for (const auto& [name, r] : state_->namespaces[i].by_name) loaded.emplace(name, r->node);
+        if (state_->namespaces[i].isolated) link_map = static_cast<std::uint32_t>(i);
       }
     }
+    // The checks start as resolve finds the files, on other cores while it reads the rest.
+    registry_detail::preflight_pool checks(state_->options.preflight,
+                                           state_->options.preflight_threads);
     const module_search_path& search = state_->options.search;
     node_provider from_files = manifest_provider(search);
     registry_state& st = *state_;
@@ -1003,34 +917,38 @@ result<std::vector<module_handle>> registry::load(std::span<const module_ref> re
       if (!ref.is_path()) {
         if (auto it = loaded.find(ref.name()); it != loaded.end()) return it->second;
       }
-      // A file version read before is not read again: find it, stat it, take its manifest
-      // from the cache. Anything unusual (not found, a name that differs) goes the long way,
-      // which gives the precise error.
+      // One stat per module: the search identifies each candidate in turn (as ld.so opens and
+      // fstats it), and that identity keys the node cache (module_node_of) and stands for the
+      // stat the preflight would make. Anything unusual (not found, not a
+      // regular file, a name that differs) goes the long way, which gives the precise error.
       std::filesystem::path file;
+      std::optional<file_identity> id;
       if (ref.is_path()) {
         file = ref.path();
-      } else if (auto found = find_module(ref.name(), search)) {
-        file = std::move(*found);
-      } else {
-        return from_files(ref);
-      }
-      auto id = identify_file(file);
-      if (!id) return from_files(ref);
-      seen.insert_or_assign(file, *id);
-      {
-        std::lock_guard lock(st.mutex);
-        if (auto it = st.manifests.find(*id); it != st.manifests.end() &&
-                                               (ref.is_path() || it->second.name == ref.name())) {
-          module_node node = it->second;
-          node.file = std::move(file);
-          return node;
+        if (auto found = identify_file(file)) id = *found;
+      } else if (check_module_name(ref.name())) {
+        // module_candidates' order, each path made only when the one before is missing.
+        const std::string name = platform_file_name(ref.name());
+        for (const auto& entry : search.entries()) {
+          std::filesystem::path candidate = entry.dir / name;
+          auto found = identify_file(candidate);
+          if (found) {
+            file = std::move(candidate);
+            id = *found;
+            break;
+          }
+          if (found.error().code() != errc::file_not_found) break;
         }
       }
-      auto node = from_files(ref);
-      if (node) {
+      if (!id) return from_files(ref);
+      seen.insert_or_assign(file.native(), *id);
+      {
         std::lock_guard lock(st.mutex);
-        st.manifests.insert_or_assign(*id, *node);
+        if (detail::needs_check(st, *id, link_map)) checks.submit(file, *id);
       }
+      auto node = module_node_of(file, *id);
+      if (!node) return fail(std::move(node.error()));
+      if (!ref.is_path() && node->name != ref.name()) return from_files(ref);
       return node;
     };
     const auto start = detail::clock::now();
@@ -1044,7 +962,7 @@ result<std::vector<module_handle>> registry::load(std::span<const module_ref> re
       }
       return fail(std::move(graph.error()));
     }
-    return state_access(state_).load(*graph, options, resolve_time, started, seen);
+    return state_access(state_).load(*graph, options, resolve_time, started, checks, seen);
   } catch (const std::exception& e) {
     return fail(errc::load_failed, what, std::string("the load could not complete: ") + e.what());
   }
@@ -1055,7 +973,9 @@ result<std::vector<module_handle>> registry::load_graph(const module_graph& grap
   const auto started = detail::clock::now();
   if (auto refused = detail::refuse_reentry(*state_, "load_graph")) return fail(std::move(*refused));
   try {
-    return state_access(state_).load(graph, options, {}, started);
+    registry_detail::preflight_pool checks(state_->options.preflight,
+                                           state_->options.preflight_threads);
+    return state_access(state_).load(graph, options, {}, started, checks);
   } catch (const std::exception& e) {
     return fail(errc::load_failed, "", std::string("the load could not complete: ") + e.what());
   }

@@ -92,9 +92,6 @@ struct registry_state {
   std::map<identity_key, std::shared_ptr<module_record>> loaded;
   std::map<file_identity, error> failed_inits;          // a failed on_load, by file version
   std::map<file_identity, preflight_verdict> preflights;  // passed checks, by file version
-  // What each file version's manifest says, so resolving a graph again reads no file whose
-  // identity, size and mtime are unchanged (the manifest is part of the file).
-  std::map<file_identity, module_node> manifests;
   std::uint64_t next_seq = 1;
   std::uint64_t mark_epoch = 0;
   // A handle released from inside an entry point cannot take the lock its caller holds: the

@@ -265,6 +265,8 @@ result<module_graph> resolve_graph(std::span<const module_ref> requests,
   if (!requested) return fail(requested.error());
   if (auto ok = builder.add_dependencies(); !ok) return fail(ok.error());
 
+  for (std::size_t i = 0; i < builder.modules_.size(); ++i)
+    builder.modules_[i].declared = std::move(builder.declared_[i]);
   module_graph graph;
   graph.modules_ = std::move(builder.modules_);
   graph.index_ = std::move(builder.index_);

@@ -1,4 +1,5 @@
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -11,9 +12,8 @@
 namespace livemod {
 namespace {
 
-result<module_node> node_from_file(const std::filesystem::path& file) {
-  // Shared: the preflight reads the same file next (read_image_shared keeps it per version).
-  auto shared = read_image_shared(file);
+result<module_node> node_from_image(const std::filesystem::path& file,
+                                    result<std::shared_ptr<const image_info>> shared) {
   if (!shared) return fail(shared.error());
   const image_info* image = shared->get();
   if (!image->manifest_json)
@@ -25,7 +25,49 @@ result<module_node> node_from_file(const std::filesystem::path& file) {
                      std::move(parsed->dependencies)};
 }
 
+// Shared: the preflight reads the same file next (read_image_shared keeps it per version).
+result<module_node> node_from_file(const std::filesystem::path& file) {
+  return node_from_image(file, read_image_shared(file));
+}
+
+// The nodes of file versions read before, by path: a node is a function of the file's bytes,
+// as the image it comes from is, so it is kept the way read_image_shared keeps images (one
+// entry per path, replaced when the file changes). Resolving a graph again then costs a stat
+// and a copy per module, where reading the manifest from the image costs a parse.
+struct node_cache {
+  struct entry {
+    file_identity version;
+    module_node node;
+  };
+  std::mutex mutex;
+  std::unordered_map<std::string, entry> by_path;
+};
+
+node_cache& nodes() {
+  static node_cache* cache = new node_cache;  // never destroyed: safe in exit-time callers
+  return *cache;
+}
+
+constexpr std::size_t k_max_nodes = 4096;  // as many as read_image_shared keeps images
+
 }  // namespace
+
+result<module_node> module_node_of(const std::filesystem::path& file, const file_identity& version) {
+  node_cache& cache = nodes();
+  {
+    std::lock_guard lock(cache.mutex);
+    if (auto it = cache.by_path.find(file.native());
+        it != cache.by_path.end() && it->second.version == version)
+      return it->second.node;
+  }
+  auto node = node_from_image(file, read_image_shared(file, version));
+  if (node) {
+    std::lock_guard lock(cache.mutex);
+    if (cache.by_path.size() >= k_max_nodes) cache.by_path.clear();
+    cache.by_path.insert_or_assign(file.native(), node_cache::entry{version, *node});
+  }
+  return node;
+}
 
 node_provider manifest_provider(module_search_path search) {
   return [search = std::move(search)](const module_ref& ref) -> result<module_node> {

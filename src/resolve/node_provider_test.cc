@@ -70,6 +70,46 @@ TEST(ManifestProvider, AFileRewrittenAtTheSamePathIsReadAgain) {
   EXPECT_EQ(after->name, "future_abi");
 }
 
+TEST(ModuleNodeOf, GivesWhatTheProviderGivesAndFollowsARewrite) {
+  temp_dir dir;
+  const fs::path file = dir.path() / "libmodule.so";
+  fs::copy_file(calculator, file);
+  auto version = identify_file(file);
+  ASSERT_THAT(version, IsOk());
+  auto node = module_node_of(file, *version);
+  ASSERT_THAT(node, IsOk());
+  auto from_provider = manifest_provider(module_search_path({}, "", {}))(module_ref::from_path(file));
+  ASSERT_THAT(from_provider, IsOk());
+  EXPECT_EQ(node->name, from_provider->name);
+  EXPECT_EQ(node->version, from_provider->version);
+  EXPECT_EQ(node->file, file);
+  EXPECT_EQ(node->dependencies.size(), from_provider->dependencies.size());
+  // Kept per version: asked again, the same node, with no file read.
+  auto again = module_node_of(file, *version);
+  ASSERT_THAT(again, IsOk());
+  EXPECT_EQ(again->name, "calculator");
+
+  const auto mtime = fs::last_write_time(file);
+  {
+    std::ifstream in(LIVEMOD_FIXTURE_COMPAT_FUTURE_ABI, std::ios::binary);
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
+    out << in.rdbuf();
+  }
+  fs::last_write_time(file, mtime + std::chrono::seconds(2));
+  auto rebuilt = identify_file(file);
+  ASSERT_THAT(rebuilt, IsOk());
+  auto after = module_node_of(file, *rebuilt);
+  ASSERT_THAT(after, IsOk());
+  EXPECT_EQ(after->name, "future_abi");
+}
+
+TEST(ModuleNodeOf, AFileWithoutManifestIsRefused) {
+  auto version = identify_file(LIVEMOD_FIXTURE_ABSENT_STUB);
+  ASSERT_THAT(version, IsOk());
+  EXPECT_THAT(module_node_of(LIVEMOD_FIXTURE_ABSENT_STUB, *version),
+              HasCode(errc::manifest_missing));
+}
+
 TEST(ManifestProvider, FileWithoutManifestIsRefused) {
   node_provider provider = manifest_provider(module_search_path({}, "", {}));
   EXPECT_THAT(provider(module_ref::from_path(LIVEMOD_FIXTURE_ABSENT_STUB)),
