@@ -167,7 +167,7 @@ void load_scope::index_symbols(const image_info& image) {
 
 bool load_scope::binds(const definition_index& index, std::string_view name,
                        std::string_view version) {
-  const auto it = index.find(std::string(name));
+  const auto it = index.find(name);
   if (it == index.end()) return false;
   return std::any_of(it->second.begin(), it->second.end(), [&](const definition& d) {
     if (version.empty()) return !d.hidden;
@@ -184,6 +184,12 @@ void load_scope::freeze() {
   resolutions_.clear();
   problems_.clear();
   if (definitions_.empty()) return;
+  if (!frozen_definitions_) {
+    // The first freeze (a host's scope, thousands of symbols) moves the index whole.
+    frozen_definitions_ = std::make_shared<const definition_index>(std::move(definitions_));
+    definitions_ = definition_index{};
+    return;
+  }
   auto merged = frozen_definitions_ ? std::make_shared<definition_index>(*frozen_definitions_)
                                     : std::make_shared<definition_index>();
   for (auto& [name, defs] : definitions_) {

@@ -85,8 +85,11 @@ class load_scope {
   void freeze();
 
  private:
+  // Views into the images' own symbol tables: the images are immutable and shared by every
+  // copy of the scope that holds the index, so indexing a host's thousands of symbols copies
+  // no string.
   struct definition {
-    std::string version;
+    std::string_view version;
     bool hidden = false;
   };
 
@@ -98,7 +101,7 @@ class load_scope {
   std::vector<scope_object> objects_;
   std::vector<resolved_library> resolutions_;
   std::vector<load_problem> problems_;
-  using definition_index = std::unordered_map<std::string, std::vector<definition>>;
+  using definition_index = std::unordered_map<std::string_view, std::vector<definition>>;
   static bool binds(const definition_index& index, std::string_view name,
                     std::string_view version);
   std::shared_ptr<const definition_index> frozen_definitions_;
