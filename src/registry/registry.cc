@@ -410,11 +410,12 @@ class state_access {
       e.namespace_name = ns_name;
       return e;
     };
-    for (const resolved_module& m : mods) {
-      if (!observed) break;
-      module_event e = graph_event(module_state::resolved, m);
-      e.took = report.resolve;
-      events.push_back(std::move(e));
+    if (observed) {
+      for (const resolved_module& m : mods) {
+        module_event e = graph_event(module_state::resolved, m);
+        e.took = report.resolve;
+        events.push_back(std::move(e));
+      }
     }
 
     auto failed_event = [&](const resolved_module& m, const error& why) {
@@ -544,7 +545,8 @@ class state_access {
       const int generations_count = gen.empty() ? 0 : *std::max_element(gen.begin(), gen.end()) + 1;
       for (int g = 0; g < generations_count; ++g) {
         // The records first, then the maps in a tight loop: building a record between two
-        // dlopens evicted the dynamic linker's working set and made each map ~7% slower.
+        // dlopens evicts the dynamic linker's working set, and made the maps measurably
+        // slower (bench/RESULTS.md, "## registry").
         std::vector<std::pair<std::size_t, std::shared_ptr<module_record>>> records;
         for (std::size_t i : graph.load_order()) {
           planned_module& p = plan[i];
@@ -919,8 +921,8 @@ result<std::vector<module_handle>> registry::load(std::span<const module_ref> re
       }
       // One stat per module: the search identifies each candidate in turn (as ld.so opens and
       // fstats it), and that identity keys the node cache (module_node_of) and stands for the
-      // stat the preflight would make. Anything unusual (not found, not a
-      // regular file, a name that differs) goes the long way, which gives the precise error.
+      // stat the preflight would make. Anything unusual (not found, not a regular file, a name
+      // that differs) goes the long way, which gives the precise error.
       std::filesystem::path file;
       std::optional<file_identity> id;
       if (ref.is_path()) {
