@@ -896,17 +896,12 @@ result<std::vector<module_handle>> registry::load(std::span<const module_ref> re
   std::string what = refs.empty() ? std::string() : refs.front().display();
   if (auto refused = detail::refuse_reentry(*state_, what)) return fail(std::move(*refused));
   try {
-    // Names this namespace has loaded resolve to the loaded modules, as ld.so matches a
-    // loaded object's name before it searches: no file is read for them.
-    std::map<std::string, module_node, std::less<>> loaded;
+    const auto ns_index = static_cast<std::size_t>(options.where);
     std::uint32_t link_map = 0;
     {
       std::lock_guard lock(state_->mutex);
-      const auto i = static_cast<std::size_t>(options.where);
-      if (i < state_->namespaces.size()) {
-        for (const auto& [name, r] : state_->namespaces[i].by_name) loaded.emplace(name, r->node);
-        if (state_->namespaces[i].isolated) link_map = static_cast<std::uint32_t>(i);
-      }
+      if (ns_index < state_->namespaces.size() && state_->namespaces[ns_index].isolated)
+        link_map = static_cast<std::uint32_t>(ns_index);
     }
     // The checks start as resolve finds the files, on other cores while it reads the rest.
     registry_detail::preflight_pool checks(state_->options.preflight,
@@ -917,7 +912,13 @@ result<std::vector<module_handle>> registry::load(std::span<const module_ref> re
     detail::identity_cache seen;
     node_provider provider = [&](const module_ref& ref) -> result<module_node> {
       if (!ref.is_path()) {
-        if (auto it = loaded.find(ref.name()); it != loaded.end()) return it->second;
+        // A name this namespace has loaded resolves to the loaded module, as ld.so matches a
+        // loaded object's name before it searches: no file is looked at.
+        std::lock_guard lock(st.mutex);
+        if (ns_index < st.namespaces.size()) {
+          const auto& names = st.namespaces[ns_index].by_name;
+          if (auto it = names.find(ref.name()); it != names.end()) return it->second->node;
+        }
       }
       // One stat per module: the search identifies each candidate in turn (as ld.so opens and
       // fstats it), and that identity keys the node cache (module_node_of) and stands for the
