@@ -4,13 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
-#include <fstream>
 
 #include "compat/library_search.h"
 #include "compat/test_support.h"
 #include "testing/matchers.h"
+#include "testing/temp_dir.h"
 
 namespace livemod {
 namespace {
@@ -163,13 +162,7 @@ TEST(Check, AModuleRewrittenAtTheSamePathIsReadAgain) {
   EXPECT_TRUE(first->compatible()) << describe(*first);
 
   // Written over in place, as a linker writes its output: the same inode, new bytes.
-  const auto mtime = fs::last_write_time(file);
-  {
-    std::ifstream in(LIVEMOD_FIXTURE_COMPAT_FUTURE_ABI, std::ios::binary);
-    std::ofstream out(file, std::ios::binary | std::ios::trunc);
-    out << in.rdbuf();
-  }
-  fs::last_write_time(file, mtime + std::chrono::seconds(2));
+  testing_support::overwrite_in_place(file, LIVEMOD_FIXTURE_COMPAT_FUTURE_ABI);
   auto second = check(file, plain());
   ASSERT_THAT(second, IsOk());
   ASSERT_TRUE(second->module_manifest.has_value());

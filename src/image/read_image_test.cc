@@ -7,9 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string_view>
 
@@ -286,18 +284,6 @@ std::string manifest_name(const image_info& img) {
   return m.is_object() && m.contains("name") ? m["name"].get<std::string>() : "";
 }
 
-// Writes `from`'s bytes over `to` in place (the same inode, as a linker writing its output)
-// and moves its mtime on, so that a file system with coarse timestamps tells them apart too.
-void overwrite(const std::filesystem::path& to, const std::filesystem::path& from) {
-  const auto before = std::filesystem::last_write_time(to);
-  {
-    std::ifstream in(from, std::ios::binary);
-    std::ofstream out(to, std::ios::binary | std::ios::trunc);
-    out << in.rdbuf();
-  }
-  std::filesystem::last_write_time(to, before + std::chrono::seconds(2));
-}
-
 TEST(read_image_shared, an_unchanged_file_is_read_once) {
   testing_support::temp_dir dir;
   const std::filesystem::path file = dir.path() / "libcalculator.so";
@@ -317,7 +303,7 @@ TEST(read_image_shared, a_file_rewritten_in_place_is_read_again) {
   auto before = read_image_shared(file);
   ASSERT_THAT(before, IsOk());
 
-  overwrite(file, LIVEMOD_FIXTURE_COMPAT_FUTURE_ABI);
+  testing_support::overwrite_in_place(file, LIVEMOD_FIXTURE_COMPAT_FUTURE_ABI);
   auto after = read_image_shared(file);
   ASSERT_THAT(after, IsOk());
   EXPECT_NE(before->get(), after->get());
@@ -337,7 +323,7 @@ TEST(read_image_shared, a_version_the_caller_identified_is_not_looked_at_again) 
 
   // The caller's identity stands for the file: the version it names is what it gets back,
   // and a newer one it names is read.
-  overwrite(file, LIVEMOD_FIXTURE_COMPAT_FUTURE_ABI);
+  testing_support::overwrite_in_place(file, LIVEMOD_FIXTURE_COMPAT_FUTURE_ABI);
   auto same = read_image_shared(file, *version);
   ASSERT_THAT(same, IsOk());
   EXPECT_EQ(same->get(), first->get());

@@ -1,9 +1,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <filesystem>
-#include <fstream>
 
 #include "livemod/resolve.h"
 #include "testing/temp_dir.h"
@@ -58,13 +56,7 @@ TEST(ManifestProvider, AFileRewrittenAtTheSamePathIsReadAgain) {
   ASSERT_THAT(before, IsOk());
   EXPECT_EQ(before->name, "calculator");
 
-  const auto mtime = fs::last_write_time(file);
-  {
-    std::ifstream in(LIVEMOD_FIXTURE_COMPAT_FUTURE_ABI, std::ios::binary);
-    std::ofstream out(file, std::ios::binary | std::ios::trunc);
-    out << in.rdbuf();
-  }
-  fs::last_write_time(file, mtime + std::chrono::seconds(2));
+  testing_support::overwrite_in_place(file, LIVEMOD_FIXTURE_COMPAT_FUTURE_ABI);
   auto after = provider(module_ref::from_path(file));
   ASSERT_THAT(after, IsOk());
   EXPECT_EQ(after->name, "future_abi");
@@ -89,13 +81,7 @@ TEST(ModuleNodeOf, GivesWhatTheProviderGivesAndFollowsARewrite) {
   ASSERT_THAT(again, IsOk());
   EXPECT_EQ(again->name, "calculator");
 
-  const auto mtime = fs::last_write_time(file);
-  {
-    std::ifstream in(LIVEMOD_FIXTURE_COMPAT_FUTURE_ABI, std::ios::binary);
-    std::ofstream out(file, std::ios::binary | std::ios::trunc);
-    out << in.rdbuf();
-  }
-  fs::last_write_time(file, mtime + std::chrono::seconds(2));
+  testing_support::overwrite_in_place(file, LIVEMOD_FIXTURE_COMPAT_FUTURE_ABI);
   auto rebuilt = identify_file(file);
   ASSERT_THAT(rebuilt, IsOk());
   auto after = module_node_of(file, *rebuilt);

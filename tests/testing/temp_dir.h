@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -45,5 +46,18 @@ class temp_dir {
  private:
   std::filesystem::path path_;
 };
+
+// Writes `from`'s bytes over `to` in place (the same inode, as a linker writes its output) and
+// moves its mtime on, so that a file system with coarse timestamps tells the versions apart.
+inline void overwrite_in_place(const std::filesystem::path& to, const std::filesystem::path& from) {
+  const auto before = std::filesystem::last_write_time(to);
+  {
+    std::ifstream in(from, std::ios::binary);
+    std::ofstream out(to, std::ios::binary | std::ios::trunc);
+    out << in.rdbuf();
+    if (!out) ADD_FAILURE() << "cannot write " << to;
+  }
+  std::filesystem::last_write_time(to, before + std::chrono::seconds(2));
+}
 
 }  // namespace livemod::testing_support
