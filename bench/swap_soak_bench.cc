@@ -5,7 +5,12 @@
 //     elsewhere) into histograms, in alternating phases of `seconds`: no swaps, then a driver
 //     thread swapping between two builds as fast as it can (swap_to, v1 <-> v2), `rounds`
 //     times, so both conditions see the same machine. Prints p50/p99/p99.9/p99.99/max per
-//     condition and the ratio; every call must return build 100 or 200.
+//     condition and the ratio; every call must return build 100 or 200. Then where the calls
+//     slower than twice the quiet p99.9 fall while swapping: by how many calls the caller had
+//     made since it first saw the version (the first call of a version, its probation calls,
+//     later ones) and how slow they were, per swap; the process's interrupts per swap (TLB
+//     shootdowns and function-call IPIs from /proc/interrupts: membarrier, munmap and mprotect
+//     send them); and how often the callers were preempted or took a page fault.
 //
 //   livemod_swap_soak_bench memory [swaps=10000] [every=1000]
 //     The event-driven path (a build renamed into a watched dir, module_watcher, request_swap)
@@ -15,6 +20,7 @@
 // Environment: LIVEMOD_BENCH_PROBATION=N sets live_options::probation_calls (default 100: the
 // first 100 calls of each new version are crash-guarded).
 #include <dirent.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -81,6 +87,19 @@ struct alignas(64) histogram {
     count += o.count;
     max = std::max(max, o.max);
   }
+  // How many samples are at or below t (t below 2^16: exact).
+  std::uint64_t rank(std::uint64_t t) const {
+    std::uint64_t n = 0;
+    for (std::size_t i = 0; i <= t && i < k_exact; ++i) n += exact[i];
+    return n;
+  }
+  // The same for any t, counting a power-of-two bucket above 2^16 once its upper edge is <= t.
+  std::uint64_t rank_upto(std::uint64_t t) const {
+    std::uint64_t n = rank(t);
+    for (std::size_t i = 16; i < log2.size(); ++i)
+      if ((std::uint64_t{2} << i) - 1 <= t) n += log2[i];
+    return n;
+  }
   // The smallest value with at least p of the samples at or below it (the upper edge of a
   // power-of-two bucket above 2^16).
   std::uint64_t quantile(double p) const {
@@ -128,6 +147,52 @@ fs::path make_temp_dir() {
 
 // ---- latency ----------------------------------------------------------------------------------
 
+// Where a call falls after a version change, as seen by the caller: the first call that
+// returned the new build, the next, and so on; probation covers the first probation_calls.
+constexpr std::array<const char*, 6> k_position_names = {"1st", "2nd", "3-10", "11-100",
+                                                         "101-1000", "later"};
+inline std::size_t position_bucket(std::uint64_t calls_before) noexcept {
+  if (calls_before == 0) return 0;
+  if (calls_before == 1) return 1;
+  if (calls_before < 10) return 2;
+  if (calls_before < 100) return 3;
+  if (calls_before < 1000) return 4;
+  return 5;
+}
+
+// This thread's involuntary context switches (preempted by another thread) and page faults so
+// far.
+std::array<long, 2> switches_and_faults() {
+  struct rusage u {};
+  if (::getrusage(RUSAGE_THREAD, &u) != 0) return {0, 0};
+  return {u.ru_nivcsw, u.ru_minflt + u.ru_majflt};
+}
+
+// TLB shootdowns and function-call interrupts received by all CPUs so far (0 where
+// /proc/interrupts has no such lines).
+std::array<std::uint64_t, 2> interrupt_counts() {
+  std::array<std::uint64_t, 2> out{};
+  std::ifstream in("/proc/interrupts");
+  std::string line;
+  while (std::getline(in, line)) {
+    const std::size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string name = line.substr(0, colon);
+    name.erase(0, name.find_first_not_of(' '));
+    const int which = name == "TLB" ? 0 : name == "CAL" ? 1 : -1;
+    if (which < 0) continue;
+    const char* p = line.c_str() + colon + 1;
+    for (;;) {
+      char* end = nullptr;
+      const unsigned long long v = std::strtoull(p, &end, 10);
+      if (end == p) break;
+      out[static_cast<std::size_t>(which)] += v;
+      p = end;
+    }
+  }
+  return out;
+}
+
 int run_latency(double seconds, int rounds, int callers) {
   const fs::path dir = make_temp_dir();
   // Two source files, so each swap_to stages the other build (the verdict cache knows both).
@@ -145,21 +210,40 @@ int run_latency(double seconds, int rounds, int callers) {
   // 0: quiet, 1: swapping, 2: stop. Callers read it (a load of a line nobody writes often).
   std::atomic<int> phase{0};
   std::atomic<std::uint64_t> wrong{0}, swaps{0}, failed{0};
-  std::vector<std::array<histogram, 2>> hist(static_cast<std::size_t>(callers));
+  // Callers' involuntary context switches and page faults, by phase.
+  std::array<std::atomic<std::uint64_t>, 2> preempted{}, faulted{};
+  // Per caller: [0] no swaps, [1 + position_bucket] swapping.
+  std::vector<std::array<histogram, 1 + k_position_names.size()>> hist(
+      static_cast<std::size_t>(callers));
   std::vector<std::thread> threads;
   for (int c = 0; c < callers; ++c) {
     threads.emplace_back([&, c] {
       livemod::live<counter_api> h(*mod);
       auto& mine = hist[static_cast<std::size_t>(c)];
-      std::uint64_t bad = 0;
+      std::uint64_t bad = 0, since_change = 0;
+      std::int32_t last = 0;
+      int last_phase = 0;
+      std::array<long, 2> before = switches_and_faults();
       for (;;) {
         const int ph = phase.load(std::memory_order_relaxed);
+        if (ph != last_phase) {
+          const std::array<long, 2> now = switches_and_faults();
+          const auto was = static_cast<std::size_t>(last_phase);
+          preempted[was] += static_cast<std::uint64_t>(now[0] - before[0]);
+          faulted[was] += static_cast<std::uint64_t>(now[1] - before[1]);
+          before = now;
+          last_phase = ph;
+        }
         if (ph == 2) break;
         const std::uint64_t t0 = ticks();
         auto r = h.call([](const counter_api& api) { return api.build(); });
         const std::uint64_t t1 = ticks();
-        mine[static_cast<std::size_t>(ph)].add(t1 - t0);
-        if (!r || (*r != 100 && *r != 200)) ++bad;
+        const std::int32_t build = r ? *r : -1;
+        if (build != last) since_change = 0;
+        last = build;
+        mine[ph == 0 ? 0 : 1 + position_bucket(since_change)].add(t1 - t0);
+        ++since_change;
+        if (build != 100 && build != 200) ++bad;
       }
       wrong += bad;
     });
@@ -186,11 +270,21 @@ int run_latency(double seconds, int rounds, int callers) {
   const auto c0 = clock_type::now();
   const std::uint64_t k0 = ticks();
   const auto phase_time = std::chrono::duration<double>(seconds);
+  std::array<std::array<std::uint64_t, 2>, 2> interrupts{};  // [phase][TLB, CAL]
+  auto count_interrupts = [&](int ph, const std::array<std::uint64_t, 2>& from) {
+    const auto now = interrupt_counts();
+    for (std::size_t i = 0; i < 2; ++i)
+      interrupts[static_cast<std::size_t>(ph)][i] += now[i] - from[i];
+  };
   for (int r = 0; r < rounds; ++r) {
+    auto from = interrupt_counts();
     phase = 0;
     std::this_thread::sleep_for(phase_time);
+    count_interrupts(0, from);
+    from = interrupt_counts();
     phase = 1;
     std::this_thread::sleep_for(phase_time);
+    count_interrupts(1, from);
   }
   phase = 2;
   driver.join();
@@ -200,9 +294,13 @@ int run_latency(double seconds, int rounds, int callers) {
       static_cast<double>(ticks() - k0);
 
   std::array<histogram, 2> all;
+  std::array<histogram, k_position_names.size()> by_position;
   for (auto& h : hist) {
     all[0].merge(h[0]);
-    all[1].merge(h[1]);
+    for (std::size_t i = 0; i < by_position.size(); ++i) {
+      all[1].merge(h[1 + i]);
+      by_position[i].merge(h[1 + i]);
+    }
   }
   const double swap_seconds = seconds * rounds;
   std::printf("caller latency, %d caller thread(s), %d rounds of %.1f s quiet + %.1f s swapping, "
@@ -231,6 +329,54 @@ int run_latency(double seconds, int rounds, int callers) {
   };
   std::printf("  swapping / no swaps: p50 %.2fx  p99 %.2fx  p99.9 %.2fx  p99.99 %.2fx\n", ratio(.5),
               ratio(.99), ratio(.999), ratio(.9999));
+  // The calls that move the p99.9: slower than twice the quiet one, and where they fall.
+  const std::uint64_t slow = 2 * all[0].quantile(.999);
+  const double per_swap = swaps.load() ? 1.0 / static_cast<double>(swaps.load()) : 0.0;
+  auto percent_above = [&](const histogram& h) {
+    if (h.count == 0) return 0.0;
+    return 100.0 * static_cast<double>(h.count - h.rank(slow)) / static_cast<double>(h.count);
+  };
+  std::printf("  calls > %.0f ns (2x quiet p99.9): %.3f%% with no swaps, %.3f%% while swapping "
+              "(%llu); per swap, by the caller's calls into the version:\n   ",
+              static_cast<double>(slow) * ns_per_tick, percent_above(all[0]), percent_above(all[1]),
+              0ULL + (all[1].count - all[1].rank(slow)));
+  for (std::size_t i = 0; i < by_position.size(); ++i)
+    std::printf(" %s %.2f (of %.1f, p50 %.0f ns)", k_position_names[i],
+                static_cast<double>(by_position[i].count - by_position[i].rank(slow)) * per_swap,
+                static_cast<double>(by_position[i].count) * per_swap,
+                static_cast<double>(by_position[i].quantile(.5)) * ns_per_tick);
+  // And how slow: a cache or TLB miss costs tens to hundreds of ns, an interrupt microseconds,
+  // being descheduled more.
+  const double tick_ns = ns_per_tick;
+  auto ticks_for = [&](double ns) {
+    return std::max(slow, static_cast<std::uint64_t>(ns / tick_ns));
+  };
+  const std::array<std::uint64_t, 4> edges = {ticks_for(250), ticks_for(1000), ticks_for(10000),
+                                              ~std::uint64_t{0}};
+  const std::array<const char*, 4> edge_names = {"<= 250 ns", "<= 1 us", "<= 10 us", "more"};
+  std::printf("\n    by duration, per swap:");
+  std::uint64_t below = all[1].rank(slow);
+  for (std::size_t i = 0; i < edges.size(); ++i) {
+    const std::uint64_t upto = i + 1 < edges.size() ? all[1].rank_upto(edges[i]) : all[1].count;
+    std::printf(" %s %.2f", edge_names[i], static_cast<double>(upto - below) * per_swap);
+    below = upto;
+  }
+  std::printf("\n  interrupts per second, no swaps: TLB %.0f, CAL %.0f; while swapping: TLB %.0f, "
+              "CAL %.0f = %.2f + %.2f per swap\n",
+              static_cast<double>(interrupts[0][0]) / swap_seconds,
+              static_cast<double>(interrupts[0][1]) / swap_seconds,
+              static_cast<double>(interrupts[1][0]) / swap_seconds,
+              static_cast<double>(interrupts[1][1]) / swap_seconds,
+              static_cast<double>(interrupts[1][0]) * per_swap,
+              static_cast<double>(interrupts[1][1]) * per_swap);
+  std::printf("  callers, per second with no swaps and while swapping (= per swap): preempted "
+              "%.0f, %.0f (= %.2f); page faults %.0f, %.0f (= %.2f)\n",
+              static_cast<double>(preempted[0].load()) / swap_seconds,
+              static_cast<double>(preempted[1].load()) / swap_seconds,
+              static_cast<double>(preempted[1].load()) * per_swap,
+              static_cast<double>(faulted[0].load()) / swap_seconds,
+              static_cast<double>(faulted[1].load()) / swap_seconds,
+              static_cast<double>(faulted[1].load()) * per_swap);
   mod.reset();
   std::error_code ec;
   fs::remove_all(dir, ec);

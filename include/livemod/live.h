@@ -24,7 +24,7 @@
 //
 // Threads: live<Api>::call and scope are wait-free (an RCU read-side section, livemod/rcu.h,
 // inlined: no lock, no atomic read-modify-write, no allocation, no store to a shared cache line)
-// except during probation, when a call is guarded and counted with one relaxed fetch_add. A
+// except during probation, when a call is guarded and counted (a relaxed load and store). A
 // thread is registered with RCU on its first call and unregistered when it exits. A scope must not be held across a swap
 // request made on the same thread (swap_to waits for a grace period: it would wait for itself).
 // swap_to, rollback and request_swap may be called from any thread, swaps run one at a time; the
@@ -165,6 +165,12 @@ struct live_table {
   std::atomic<std::uint64_t> probation_calls{0};
 };
 
+// What the engine publishes while no version serves (before the first, after the first one
+// crashed, after shutdown), instead of a null pointer: its probation flag is set for good, so
+// a call's one test of that flag also catches "nothing serves" and the fast path has no null
+// test. Its api is null; nothing ever writes it.
+extern live_table no_version_table;
+
 // The guarded slow path of a call during probation: counts the call, reports a crash.
 void probation_call_done(live_table* table, bool crashed, const error* cause) noexcept;
 error no_version_error();
@@ -209,7 +215,8 @@ class live_module {
   std::unique_ptr<live_engine> engine_;
 };
 
-// The engine's published pointer, read by live<Api>.
+// The engine's published pointer, read by live<Api>: never null (no_version_table when nothing
+// serves).
 namespace detail {
 live_table* const* published_slot(live_engine& e) noexcept;
 // rcu_dereference: a plain load on x86-64, a dependency-ordered one elsewhere, and one
@@ -231,11 +238,11 @@ class live {
   template <class F>
   auto call(F&& f) const noexcept -> result<std::invoke_result_t<F&, const Api&>> {
     using value_type = std::invoke_result_t<F&, const Api&>;
-    read_section section;
+    rcu::read_guard section;
     detail::live_table* t = detail::load_published(slot_);
-    if (__builtin_expect(t == nullptr, 0)) return tl::unexpected<error>(detail::no_version_error());
-    const Api& api = *static_cast<const Api*>(t->api);
+    // One test for both rare cases: probation, and no version (no_version_table is on probation).
     if (__builtin_expect(!t->probation.load(std::memory_order_relaxed), 1)) {
+      const Api& api = *static_cast<const Api*>(t->api);
       if constexpr (std::is_void_v<value_type>) {
         f(api);
         return {};
@@ -243,6 +250,8 @@ class live {
         return f(api);
       }
     }
+    if (t == &detail::no_version_table) return tl::unexpected<error>(detail::no_version_error());
+    const Api& api = *static_cast<const Api*>(t->api);
     auto r = guarded_call([&] { return f(api); }, guard_options{guard_mode::fast, nullptr});
     detail::probation_call_done(t, !r, r ? nullptr : &r.error());
     return r;
@@ -253,31 +262,24 @@ class live {
   // live_module, and must not be held by a thread that then calls swap_to or rollback.
   class scope_guard {
    public:
-    explicit scope_guard(detail::live_table* const* slot) noexcept {
-      rcu::read_lock();
-      table_ = detail::load_published(slot);
-    }
-    ~scope_guard() { rcu::read_unlock(); }
+    explicit scope_guard(detail::live_table* const* slot) noexcept
+        : before_(rcu::detail::enter()), table_(detail::load_published(slot)) {}
+    ~scope_guard() { rcu::detail::leave(before_); }
     scope_guard(const scope_guard&) = delete;
     scope_guard& operator=(const scope_guard&) = delete;
-    explicit operator bool() const noexcept { return table_ != nullptr; }
+    explicit operator bool() const noexcept { return table_ != &detail::no_version_table; }
     // The table; only when operator bool is true.
     const Api* operator->() const noexcept { return static_cast<const Api*>(table_->api); }
     const Api& operator*() const noexcept { return *static_cast<const Api*>(table_->api); }
-    std::uint64_t sequence() const noexcept { return table_ ? table_->sequence : 0; }
+    std::uint64_t sequence() const noexcept { return table_->sequence; }  // 0: none
 
    private:
+    std::uint64_t before_;  // the RCU word to restore
     detail::live_table* table_;
   };
   scope_guard scope() const noexcept { return scope_guard(slot_); }
 
  private:
-  struct read_section {
-    read_section() noexcept { rcu::read_lock(); }
-    ~read_section() { rcu::read_unlock(); }
-    read_section(const read_section&) = delete;
-    read_section& operator=(const read_section&) = delete;
-  };
   detail::live_table* const* slot_;
 };
 

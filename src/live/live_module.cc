@@ -24,6 +24,9 @@
 namespace livemod {
 
 namespace detail {
+// Constant-initialised: callers may read it before any constructor of this file has run.
+constinit live_table no_version_table{nullptr, 0, nullptr, 0, true, 0};
+
 error no_version_error() {
   return error(errc::no_version_loaded, "", "no version of the module is serving",
                "swap a working version in");
@@ -661,7 +664,7 @@ class live_engine {
                     "the health check refused version " + cur_->man.version.to_string() + ": " +
                         healthy.error().cause(),
                     "the previous version serves again");
-        publish(old ? old->table.get() : nullptr);
+        publish(old ? old->table.get() : &detail::no_version_table);
         std::unique_ptr<version> failed = std::move(cur_);
         cur_ = std::move(old);
         set_current_info();
@@ -726,7 +729,7 @@ class live_engine {
                     "swap a working version in");
       // The first version crashed: nothing to go back to, so nothing serves until a fixed
       // file arrives (calls get no_version_loaded instead of crashing again).
-      publish(nullptr);
+      publish(&detail::no_version_table);
       std::unique_ptr<version> failed = std::move(cur_);
       set_current_info();
       ev.sequence = failed->sequence;
@@ -826,7 +829,7 @@ class live_engine {
     }
     if (worker_.joinable()) worker_.join();
     std::lock_guard lock(swap_mu_);
-    publish(nullptr);
+    publish(&detail::no_version_table);
     if (cur_) {
       live_event e;
       e.module = cur_->man.name;
@@ -866,7 +869,8 @@ class live_engine {
   live_options opt_;
   std::filesystem::path shadow_;
   bool own_shadow_ = false;
-  detail::live_table* current_ = nullptr;  // published; written with release, read under RCU
+  // Published; written with release, read under RCU. Never null (live.h: no_version_table).
+  detail::live_table* current_ = &detail::no_version_table;
 
   std::mutex swap_mu_;  // one swap or rollback at a time; guards everything below
   std::unique_ptr<version> cur_;
@@ -914,8 +918,13 @@ void probation_call_done(live_table* t, bool crashed, const error* cause) noexce
     }
     return;
   }
-  if (t->probation_calls.fetch_add(1, std::memory_order_relaxed) + 1 >= t->probation_limit)
-    t->probation.store(false, std::memory_order_relaxed);
+  // A load and a store, not a fetch_add: the call path has no atomic read-modify-write, even
+  // in probation. Two threads may count one call between them, never one that was not made:
+  // each value stored is one more than a value some call stored, so the count stays at or
+  // below the calls served and probation can only last longer.
+  const std::uint64_t served = t->probation_calls.load(std::memory_order_relaxed) + 1;
+  t->probation_calls.store(served, std::memory_order_relaxed);
+  if (served >= t->probation_limit) t->probation.store(false, std::memory_order_relaxed);
 }
 }  // namespace detail
 

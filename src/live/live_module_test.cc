@@ -129,6 +129,48 @@ TEST_F(LiveTest, SwapCarriesStateAndUnmapsTheOldImage) {
   EXPECT_EQ(fs::status(mod_->shadow_dir()).permissions() & fs::perms::all, fs::perms::owner_all);
 }
 
+// Before the first version the engine publishes its no-version table, not a null pointer: a
+// call gets no_version_loaded from the probation test's slow path, a scope is empty.
+TEST_F(LiveTest, BeforeTheFirstVersionCallsSayNoVersionLoaded) {
+  live_options o;
+  o.interface_id = SVC_API_ID;
+  auto m = live_module::create(std::move(o));
+  ASSERT_TRUE(m) << m.error().describe();
+  mod_ = std::move(*m);
+  live<svc_api> h(*mod_);
+  EXPECT_THAT(h.call([](const svc_api& a) { return a.version(); }),
+              HasCode(errc::no_version_loaded));
+  EXPECT_THAT(h.call([](const svc_api& a) { a.bump(); }), HasCode(errc::no_version_loaded));
+  {
+    auto s = h.scope();
+    EXPECT_FALSE(s);
+    EXPECT_EQ(s.sequence(), 0u);
+  }
+  ASSERT_THAT(mod_->swap_to(place(LIVEMOD_FIXTURE_SVC_V1)), IsOk());
+  EXPECT_EQ(version(), 1);
+  EXPECT_TRUE(h.scope());
+}
+
+// Probation counts each guarded call (a load and a store, no atomic read-modify-write) and
+// ends after probation_calls of them: later calls take the unguarded path.
+TEST_F(LiveTest, ProbationEndsAfterItsCalls) {
+  live_options o;
+  o.probation_calls = 3;
+  start(LIVEMOD_FIXTURE_SVC_V1, o);
+  ASSERT_THAT(mod_->swap_to(place(LIVEMOD_FIXTURE_SVC_V2)), IsOk());
+  detail::live_table* const* slot = detail::published_slot(mod_->engine());
+  live<svc_api> h(*mod_);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE((*slot)->probation.load()) << "after " << i << " calls";
+    EXPECT_EQ((*slot)->probation_calls.load(), static_cast<std::uint64_t>(i));
+    EXPECT_THAT(h.call([](const svc_api& a) { return a.version(); }), IsOk());
+  }
+  EXPECT_FALSE((*slot)->probation.load());
+  EXPECT_EQ(version(), 2);
+  EXPECT_EQ((*slot)->probation_calls.load(), 3u);  // not counted any more
+  EXPECT_EQ(mod_->stats().rollbacks, 0u);
+}
+
 TEST_F(LiveTest, ScopeSeesOneVersionForABatch) {
   start(LIVEMOD_FIXTURE_SVC_V1);
   live<svc_api> h(*mod_);

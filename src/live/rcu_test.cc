@@ -26,6 +26,81 @@ TEST(Rcu, SectionsNestAndTheOutermostEndsTheSection) {
   EXPECT_FALSE(in_read_section());
 }
 
+TEST(Rcu, GuardsAndLockUnlockNestInEitherOrder) {
+  {
+    read_guard outer;
+    read_lock();
+    {
+      read_guard inner;
+      EXPECT_TRUE(in_read_section());
+    }
+    EXPECT_TRUE(in_read_section());
+    read_unlock();
+    EXPECT_TRUE(in_read_section());
+  }
+  EXPECT_FALSE(in_read_section());
+  read_lock();
+  { read_guard g; }
+  EXPECT_TRUE(in_read_section());
+  read_unlock();
+  EXPECT_FALSE(in_read_section());
+}
+
+// A section nested in one that began before synchronize() does not start anew: the writer
+// waits for the outer section to end, not for the inner one.
+TEST(Rcu, ANestedSectionKeepsTheOuterSectionsStart) {
+  std::atomic<bool> inside{false}, nested_done{false}, release{false}, left{false};
+  std::thread reader([&] {
+    read_guard outer;
+    inside = true;
+    while (!release) {
+      read_guard inner;  // entered and left again and again while the writer waits
+      nested_done = true;
+    }
+    left = true;
+  });
+  while (!inside) std::this_thread::yield();
+  std::atomic<bool> synchronized{false};
+  std::thread writer([&] {
+    synchronize();
+    synchronized = true;
+    EXPECT_TRUE(left.load());
+  });
+  while (!nested_done) std::this_thread::yield();
+  for (int i = 0; i < 1000 && !synchronized; ++i) std::this_thread::yield();
+  EXPECT_FALSE(synchronized.load());
+  release = true;
+  writer.join();
+  reader.join();
+  EXPECT_TRUE(synchronized.load());
+}
+
+// A thread_local destroyed after the thread's RCU registration (constructed before the first
+// section, so destroyed after it) may still enter sections: they nest and end as usual, and
+// writers no longer look at the thread.
+TEST(Rcu, SectionsAfterTheThreadUnregisteredStillNest) {
+  struct enters_on_exit {
+    std::atomic<int>* inside_seen;
+    ~enters_on_exit() {
+      read_guard g;
+      { read_guard nested; }
+      if (in_read_section()) inside_seen->fetch_add(1);
+      read_lock();
+      read_unlock();
+      if (in_read_section()) inside_seen->fetch_add(1);
+    }
+  };
+  std::atomic<int> inside_seen{0};
+  std::thread t([&] {
+    thread_local enters_on_exit late{&inside_seen};
+    (void)late;
+    read_guard first;  // registers the thread, after `late` was constructed
+  });
+  t.join();
+  EXPECT_EQ(inside_seen.load(), 2);
+  synchronize();  // must not wait for, or read, the gone thread
+}
+
 TEST(Rcu, SynchronizeWithoutReadersReturns) {
   synchronize();
   { read_guard g; }

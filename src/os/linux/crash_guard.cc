@@ -1,14 +1,15 @@
 // The crash guard (livemod/crash_guard.h) on Linux: the only file that works with <signal.h>
 // and <setjmp.h>.
 //
-// How a guarded call works. run_guarded takes a sigsetjmp on its own frame and pushes a
-// guard_frame onto a per-thread chain; one process-wide handler per signal looks at the chain
-// of the thread the signal arrived on. When the signal is that thread's own doing and a guard
-// is active, the handler records what it can without calling anything unsafe (the siginfo,
-// the registers, the return addresses of the abandoned frames), pops the frame and
-// siglongjmps to it. The message (dladdr, demangling, strings) is built after the jump, on the
-// thread's ordinary stack, where allocating is allowed again. Any other signal goes to the
-// handler that was installed before ours, run as the kernel would have run it.
+// How a guarded call works. run_guarded saves a jump buffer on its own frame (sigsetjmp, or in
+// fast mode __builtin_setjmp: k_inline_jump) and pushes a guard_frame onto a per-thread chain;
+// one process-wide handler per signal looks at the chain of the thread the signal arrived on.
+// When the signal is that thread's own doing and a guard is active, the handler records what it
+// can without calling anything unsafe (the siginfo, the registers, the return addresses of the
+// abandoned frames), pops the frame and jumps to it. The message (dladdr, demangling, strings)
+// is built after the jump, on the thread's ordinary stack, where allocating is allowed again.
+// Any other signal goes to the handler that was installed before ours, run as the kernel would
+// have run it.
 //
 // The handler runs on an alternate signal stack (SA_ONSTACK), so it still has a stack when the
 // guarded code has used all of its own; and with SA_NODEFER, so a fault inside the handler
@@ -129,8 +130,22 @@ struct crash_record {
   std::uintptr_t frames[k_max_frames];  // frames[0] is pc when the unwinder reached it
 };
 
+// Fast mode's jump buffer is __builtin_setjmp's: the frame and stack pointers and the resume
+// address, saved inline. glibc's sigsetjmp is a call through the PLT into libc; in a new
+// version's first guarded calls, made with that code cold, it cost the caller 100-300 ns
+// (bench/RESULTS.md, "## hot swap"). Under AddressSanitizer and ThreadSanitizer, whose
+// siglongjmp interceptors clean up the abandoned frames, sigsetjmp is kept.
+#if (defined(__x86_64__) || defined(__aarch64__)) && !defined(__SANITIZE_ADDRESS__) && \
+    !defined(__SANITIZE_THREAD__)
+constexpr bool k_inline_jump = true;
+#else
+constexpr bool k_inline_jump = false;
+#endif
+
 struct guard_frame {
-  sigjmp_buf env;
+  sigjmp_buf env;          // exact mode (and fast mode without k_inline_jump)
+  void* inline_env[5];     // fast mode with k_inline_jump
+  bool inline_jump;        // which of the two the handler jumps to
   guard_frame* outer;
   volatile sig_atomic_t capturing;
   crash_record record;
@@ -355,6 +370,7 @@ void on_signal(int sig, siginfo_t* info, void* context) {
     }
     // Popped before the jump: a fault between here and run_guarded's return goes outward.
     ts.top = frame->outer;
+    if (frame->inline_jump) __builtin_longjmp(frame->inline_env, 1);
     siglongjmp(frame->env, 1);
   }
   chain(sig, info, context);
@@ -673,7 +689,10 @@ std::unique_ptr<error> detail::guarded_invoke(void (*fn)(void* context), void* c
   frame.outer = ts.top;
   frame.capturing = 0;
   // Saving the mask costs a system call; fast mode restores it from the handler's record.
-  if (sigsetjmp(frame.env, options.mode == guard_mode::exact ? 1 : 0) != 0) {
+  frame.inline_jump = k_inline_jump && options.mode == guard_mode::fast;
+  if (frame.inline_jump) {
+    if (__builtin_setjmp(frame.inline_env) != 0) return crashed(frame, options);
+  } else if (sigsetjmp(frame.env, options.mode == guard_mode::exact ? 1 : 0) != 0) {
     return crashed(frame, options);
   }
   // Published only once the jump buffer is complete; the fences keep the compiler from moving
