@@ -47,7 +47,8 @@
 //
 // Files are read through read_image_shared (image.h), so a module or library read before and
 // unchanged since (same path, device, inode, size, mtime) is not read again, and the host's
-// scope is built once per host file state and search environment.
+// scope is built once per host file state and search environment (for this process, once per
+// search environment: what it has mapped is what it runs, whatever is on disk now).
 //
 // Lifetime and threads: reentrant, and safe to call from several threads at once (the
 // registry checks a load's modules side by side); a report is a plain value.
