@@ -396,6 +396,10 @@ std::string hex(std::uintptr_t value) {
 
 // "(address 0x0 not mapped)": what si_code says, in words.
 std::string signal_detail(const crash_record& record) {
+  // A signal the thread sent itself (raise, pthread_kill: si_code SI_TKILL) has no faulting
+  // address, and "invalid access at 0x0" would send the reader looking for a null pointer.
+  if (record.code <= 0 && record.signal != SIGABRT)
+    return "sent by the thread itself with raise or kill, not by a faulting instruction";
   const std::string at = hex(record.address);
   switch (record.signal) {
     case SIGSEGV:

@@ -160,6 +160,18 @@ TEST(CrashGuard, NullDereferenceIsSigsegvNamingModuleAndFunction) {
   EXPECT_EQ(r.error().file(), k_crashing_path);
 }
 
+TEST(CrashGuard, ASignalTheCodeSendsItselfIsNotCalledAFaultingAccess) {
+  // As the hot-swap demo's v3 does: std::raise(SIGSEGV) in module code.
+  crash_report report;
+  auto r = guarded_call([] { ::raise(SIGSEGV); }, {guard_mode::exact, &report});
+  EXPECT_THAT(r, HasCodeAndMessage(errc::module_crashed,
+                                   AllOf(HasSubstr("SIGSEGV (sent by the thread itself"),
+                                         ::testing::Not(HasSubstr("access")))));
+  EXPECT_EQ(report.signal, SIGSEGV);
+  EXPECT_EQ(report.code, SI_TKILL);
+  EXPECT_EQ(report.address, 0u);
+}
+
 TEST(CrashGuard, IntegerDivisionByZeroIsSigfpe) {
   const auto& m = modules();
   crash_report report;
