@@ -18,13 +18,14 @@
 // timeout), migrate state (old save_state -> {schema, bytes} -> new restore_state), publish,
 // health check, grace period (an RCU grace period: no thread is still inside the old table),
 // on_unload and dlclose of the old image under the crash guard, and a check of /proc/self/maps
-// that it is gone (or why not: image pins). While a new version has served fewer than
-// `probation_calls` guarded calls, a crash in one of them rolls back to the previous version
-// with the state that version had.
+// that it is gone (or why not: image pins). A new version is on probation until one thread has
+// made `probation_calls` calls to it (so at least that many calls in all are guarded); a crash
+// in a guarded call rolls back to the previous version with the state that version had.
 //
 // Threads: live<Api>::call and scope are wait-free (an RCU read-side section, livemod/rcu.h,
 // inlined: no lock, no atomic read-modify-write, no allocation, no store to a shared cache line)
-// except during probation, when a call is guarded and counted (a relaxed load and store). A
+// except during probation, when a call is guarded and counted in the calling thread's own
+// counter (the one shared store ends probation). A
 // thread is registered with RCU on its first call and unregistered when it exits. A scope must not be held across a swap
 // request made on the same thread (swap_to waits for a grace period: it would wait for itself).
 // swap_to, rollback and request_swap may be called from any thread, swaps run one at a time; the
@@ -155,14 +156,13 @@ struct live_stats {
 };
 
 namespace detail {
-// One published version as callers see it; immutable but for the probation counters.
+// One published version as callers see it; immutable but for the probation flag.
 struct live_table {
   const void* api = nullptr;
   std::uint64_t sequence = 0;
   live_engine* engine = nullptr;
   std::uint64_t probation_limit = 0;
   std::atomic<bool> probation{false};
-  std::atomic<std::uint64_t> probation_calls{0};
 };
 
 // What the engine publishes while no version serves (before the first, after the first one

@@ -25,7 +25,7 @@ namespace livemod {
 
 namespace detail {
 // Constant-initialised: callers may read it before any constructor of this file has run.
-constinit live_table no_version_table{nullptr, 0, nullptr, 0, true, 0};
+constinit live_table no_version_table{nullptr, 0, nullptr, 0, true};
 
 error no_version_error() {
   return error(errc::no_version_loaded, "", "no version of the module is serving",
@@ -918,13 +918,18 @@ void probation_call_done(live_table* t, bool crashed, const error* cause) noexce
     }
     return;
   }
-  // A load and a store, not a fetch_add: the call path has no atomic read-modify-write, even
-  // in probation. Two threads may count one call between them, never one that was not made:
-  // each value stored is one more than a value some call stored, so the count stays at or
-  // below the calls served and probation can only last longer.
-  const std::uint64_t served = t->probation_calls.load(std::memory_order_relaxed) + 1;
-  t->probation_calls.store(served, std::memory_order_relaxed);
-  if (served >= t->probation_limit) t->probation.store(false, std::memory_order_relaxed);
+  // Counted in the calling thread's own counter: one every caller wrote was a cache line
+  // bouncing between the callers' cores through each new version's first calls. Probation ends
+  // when one thread has made probation_limit calls, so at least that many were guarded in all
+  // (more when several threads call); the store that ends it is the only shared one.
+  struct counter {
+    const live_engine* engine = nullptr;
+    std::uint64_t sequence = 0;
+    std::uint64_t calls = 0;
+  };
+  thread_local counter mine;
+  if (mine.engine != t->engine || mine.sequence != t->sequence) mine = {t->engine, t->sequence, 0};
+  if (++mine.calls >= t->probation_limit) t->probation.store(false, std::memory_order_relaxed);
 }
 }  // namespace detail
 
