@@ -46,6 +46,15 @@ TEST(Rcu, GuardsAndLockUnlockNestInEitherOrder) {
   EXPECT_FALSE(in_read_section());
 }
 
+// A writer thread: synchronize(), then `synchronized`; by then the reader must have `left`.
+std::thread writer_after(std::atomic<bool>& synchronized, const std::atomic<bool>& left) {
+  return std::thread([done = &synchronized, gone = &left] {
+    synchronize();
+    *done = true;
+    EXPECT_TRUE(gone->load());
+  });
+}
+
 // A section nested in one that began before synchronize() does not start anew: the writer
 // waits for the outer section to end, not for the inner one.
 TEST(Rcu, ANestedSectionKeepsTheOuterSectionsStart) {
@@ -61,11 +70,7 @@ TEST(Rcu, ANestedSectionKeepsTheOuterSectionsStart) {
   });
   while (!inside) std::this_thread::yield();
   std::atomic<bool> synchronized{false};
-  std::thread writer([&] {
-    synchronize();
-    synchronized = true;
-    EXPECT_TRUE(left.load());
-  });
+  std::thread writer = writer_after(synchronized, left);
   while (!nested_done) std::this_thread::yield();
   for (int i = 0; i < 1000 && !synchronized; ++i) std::this_thread::yield();
   EXPECT_FALSE(synchronized.load());
@@ -120,11 +125,7 @@ TEST(Rcu, SynchronizeWaitsForASectionThatBeganBeforeIt) {
   });
   while (!inside) std::this_thread::yield();
   std::atomic<bool> synchronized{false};
-  std::thread writer([&] {
-    synchronize();
-    synchronized = true;
-    EXPECT_TRUE(left.load());
-  });
+  std::thread writer = writer_after(synchronized, left);
   // The writer cannot finish while the reader is inside; let the reader go.
   for (int i = 0; i < 1000 && !synchronized; ++i) std::this_thread::yield();
   EXPECT_FALSE(synchronized.load());
