@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -181,6 +182,42 @@ TEST_F(LiveTest, ProbationEndsAfterItsCalls) {
   EXPECT_TRUE((*slot)->probation.load());
   EXPECT_THAT(h.call([](const svc_api& a) { return a.version(); }), IsOk());
   EXPECT_TRUE((*slot)->probation.load());
+}
+
+// call invokes the caller's function object itself, once per call, however it is passed
+// (lvalue, const, mutable, move-only), on the guarded path of probation and on the fast path
+// after it: a copy would restart the mutable counter.
+TEST_F(LiveTest, CallInvokesTheCallersFunctionObjectOncePerCall) {
+  live_options o;
+  o.probation_calls = 8;
+  start(LIVEMOD_FIXTURE_SVC_V1, o);
+  detail::live_table* const* slot = detail::published_slot(mod_->engine());
+  live<svc_api> h(*mod_);
+  int invoked = 0;
+  auto counting = [&invoked](const svc_api& a) {
+    ++invoked;
+    return a.version();
+  };
+  const auto& as_const = counting;
+  auto numbering = [n = 0](const svc_api&) mutable { return ++n; };
+  auto move_only = [p = std::make_unique<int>(41)](const svc_api& a) { return *p + a.version(); };
+  for (int i = 1; i <= 4; ++i) {
+    // Four calls a round: rounds 1-2 are guarded (probation_calls = 8), 3-4 take the fast path.
+    EXPECT_EQ((*slot)->probation.load(), i <= 2) << "round " << i;
+    auto r = h.call(counting);
+    ASSERT_THAT(r, IsOk());
+    EXPECT_EQ(*r, 1);
+    auto c = h.call(as_const);
+    ASSERT_THAT(c, IsOk());
+    EXPECT_EQ(*c, 1);
+    auto n = h.call(numbering);
+    ASSERT_THAT(n, IsOk());
+    EXPECT_EQ(*n, i);
+    auto m = h.call(move_only);
+    ASSERT_THAT(m, IsOk());
+    EXPECT_EQ(*m, 42);
+  }
+  EXPECT_EQ(invoked, 8);
 }
 
 TEST_F(LiveTest, ScopeSeesOneVersionForABatch) {
