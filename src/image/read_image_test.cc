@@ -284,6 +284,13 @@ std::string manifest_name(const image_info& img) {
   return m.is_object() && m.contains("name") ? m["name"].get<std::string>() : "";
 }
 
+// The calculator fixture copied into `dir` as libmodule.so, for the tests that then change it.
+std::filesystem::path calculator_copy(const testing_support::temp_dir& dir) {
+  const std::filesystem::path file = dir.path() / "libmodule.so";
+  std::filesystem::copy_file(LIVEMOD_FIXTURE_CALCULATOR, file);
+  return file;
+}
+
 TEST(read_image_shared, an_unchanged_file_is_read_once) {
   testing_support::temp_dir dir;
   const std::filesystem::path file = dir.path() / "libcalculator.so";
@@ -298,8 +305,7 @@ TEST(read_image_shared, an_unchanged_file_is_read_once) {
 
 TEST(read_image_shared, a_file_rewritten_in_place_is_read_again) {
   testing_support::temp_dir dir;
-  const std::filesystem::path file = dir.path() / "libmodule.so";
-  std::filesystem::copy_file(LIVEMOD_FIXTURE_CALCULATOR, file);
+  const std::filesystem::path file = calculator_copy(dir);
   auto before = read_image_shared(file);
   ASSERT_THAT(before, IsOk());
 
@@ -313,8 +319,7 @@ TEST(read_image_shared, a_file_rewritten_in_place_is_read_again) {
 
 TEST(read_image_shared, a_version_the_caller_identified_is_not_looked_at_again) {
   testing_support::temp_dir dir;
-  const std::filesystem::path file = dir.path() / "libmodule.so";
-  std::filesystem::copy_file(LIVEMOD_FIXTURE_CALCULATOR, file);
+  const std::filesystem::path file = calculator_copy(dir);
   auto version = identify_file(file);
   ASSERT_THAT(version, IsOk());
   auto first = read_image_shared(file, *version);
@@ -337,8 +342,7 @@ TEST(read_image_shared, a_version_the_caller_identified_is_not_looked_at_again) 
 
 TEST(read_image_shared, an_identified_file_that_is_gone_is_an_error) {
   testing_support::temp_dir dir;
-  const std::filesystem::path file = dir.path() / "libmodule.so";
-  std::filesystem::copy_file(LIVEMOD_FIXTURE_CALCULATOR, file);
+  const std::filesystem::path file = calculator_copy(dir);
   auto version = identify_file(file);
   ASSERT_THAT(version, IsOk());
   std::filesystem::remove(file);
@@ -347,8 +351,7 @@ TEST(read_image_shared, an_identified_file_that_is_gone_is_an_error) {
 
 TEST(read_image_shared, a_file_replaced_by_a_rename_is_read_again) {
   testing_support::temp_dir dir;
-  const std::filesystem::path file = dir.path() / "libmodule.so";
-  std::filesystem::copy_file(LIVEMOD_FIXTURE_CALCULATOR, file);
+  const std::filesystem::path file = calculator_copy(dir);
   ASSERT_THAT(read_image_shared(file), IsOk());
 
   const std::filesystem::path next = dir.path() / "libmodule.so.new";
