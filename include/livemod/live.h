@@ -171,8 +171,25 @@ struct live_table {
 // test. Its api is null; nothing ever writes it.
 extern live_table no_version_table;
 
-// The guarded slow path of a call during probation: counts the call, reports a crash.
-void probation_call_done(live_table* table, bool crashed, const error* cause) noexcept;
+// A guarded call during probation returned: counted in the calling thread's own counter (one
+// every caller wrote was a cache line bouncing between the callers' cores through each new
+// version's first calls). Probation ends when one thread has made probation_limit calls, so
+// at least that many were guarded in all; the store that ends it is the only shared one.
+// Inline, so a probation call touches no code page of the library but the guard's: right
+// after a swap, each page is a TLB miss (the swap's shootdowns), a nested page walk in a VM.
+struct probation_count {
+  const live_engine* engine = nullptr;
+  std::uint64_t sequence = 0;
+  std::uint64_t calls = 0;
+};
+inline thread_local probation_count this_thread_probation;
+inline void count_probation_call(live_table* t) noexcept {
+  probation_count& mine = this_thread_probation;
+  if (mine.engine != t->engine || mine.sequence != t->sequence) mine = {t->engine, t->sequence, 0};
+  if (++mine.calls >= t->probation_limit) t->probation.store(false, std::memory_order_relaxed);
+}
+// A guarded call during probation crashed: asks the engine to roll back.
+void probation_call_crashed(live_table* table, const error& cause) noexcept;
 error no_version_error();
 }  // namespace detail
 
@@ -286,7 +303,11 @@ class live {
     if (t == &detail::no_version_table) return tl::unexpected<error>(detail::no_version_error());
     const Api& api = *static_cast<const Api*>(t->api);
     auto r = guarded_call([&] { return f(api); }, guard_options{guard_mode::fast, nullptr});
-    detail::probation_call_done(t, !r, r ? nullptr : &r.error());
+    if (r) {
+      detail::count_probation_call(t);
+    } else {
+      detail::probation_call_crashed(t, r.error());
+    }
     return r;
   }
 

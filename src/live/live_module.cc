@@ -909,27 +909,12 @@ class live_engine {
 namespace detail {
 live_table* const* published_slot(live_engine& e) noexcept { return e.slot(); }
 
-void probation_call_done(live_table* t, bool crashed, const error* cause) noexcept {
-  if (crashed) {
-    try {
-      t->engine->request_rollback(t->sequence, *cause);
-    } catch (...) {
-      // Out of memory while asking: the next crashed call asks again.
-    }
-    return;
+void probation_call_crashed(live_table* t, const error& cause) noexcept {
+  try {
+    t->engine->request_rollback(t->sequence, cause);
+  } catch (...) {
+    // Out of memory while asking: the next crashed call asks again.
   }
-  // Counted in the calling thread's own counter: one every caller wrote was a cache line
-  // bouncing between the callers' cores through each new version's first calls. Probation ends
-  // when one thread has made probation_limit calls, so at least that many were guarded in all
-  // (more when several threads call); the store that ends it is the only shared one.
-  struct counter {
-    const live_engine* engine = nullptr;
-    std::uint64_t sequence = 0;
-    std::uint64_t calls = 0;
-  };
-  thread_local counter mine;
-  if (mine.engine != t->engine || mine.sequence != t->sequence) mine = {t->engine, t->sequence, 0};
-  if (++mine.calls >= t->probation_limit) t->probation.store(false, std::memory_order_relaxed);
 }
 }  // namespace detail
 
