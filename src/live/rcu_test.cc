@@ -46,13 +46,24 @@ TEST(Rcu, GuardsAndLockUnlockNestInEitherOrder) {
   EXPECT_FALSE(in_read_section());
 }
 
-// A writer thread: synchronize(), then `synchronized`; by then the reader must have `left`.
-std::thread writer_after(std::atomic<bool>& synchronized, const std::atomic<bool>& left) {
-  return std::thread([done = &synchronized, gone = &left] {
+// With `reader` inside a section that began before it, starts a writer (synchronize(), by whose
+// return the reader must have `left`); once `ready` holds, the writer must still be waiting.
+// Then lets the reader go (`release`), joins both, and the writer must have finished.
+void expect_writer_waits_for(std::thread& reader, std::atomic<bool>& release,
+                             const std::atomic<bool>& left, const std::atomic<bool>& ready) {
+  std::atomic<bool> synchronized{false};
+  std::thread writer([&] {
     synchronize();
-    *done = true;
-    EXPECT_TRUE(gone->load());
+    synchronized = true;
+    EXPECT_TRUE(left.load());
   });
+  while (!ready) std::this_thread::yield();
+  for (int i = 0; i < 1000 && !synchronized; ++i) std::this_thread::yield();
+  EXPECT_FALSE(synchronized.load());
+  release = true;
+  writer.join();
+  reader.join();
+  EXPECT_TRUE(synchronized.load());
 }
 
 // A section nested in one that began before synchronize() does not start anew: the writer
@@ -69,15 +80,7 @@ TEST(Rcu, ANestedSectionKeepsTheOuterSectionsStart) {
     left = true;
   });
   while (!inside) std::this_thread::yield();
-  std::atomic<bool> synchronized{false};
-  std::thread writer = writer_after(synchronized, left);
-  while (!nested_done) std::this_thread::yield();
-  for (int i = 0; i < 1000 && !synchronized; ++i) std::this_thread::yield();
-  EXPECT_FALSE(synchronized.load());
-  release = true;
-  writer.join();
-  reader.join();
-  EXPECT_TRUE(synchronized.load());
+  expect_writer_waits_for(reader, release, left, nested_done);
 }
 
 // A thread_local destroyed after the thread's RCU registration (constructed before the first
@@ -124,15 +127,8 @@ TEST(Rcu, SynchronizeWaitsForASectionThatBeganBeforeIt) {
     left = true;
   });
   while (!inside) std::this_thread::yield();
-  std::atomic<bool> synchronized{false};
-  std::thread writer = writer_after(synchronized, left);
-  // The writer cannot finish while the reader is inside; let the reader go.
-  for (int i = 0; i < 1000 && !synchronized; ++i) std::this_thread::yield();
-  EXPECT_FALSE(synchronized.load());
-  release = true;
-  writer.join();
-  reader.join();
-  EXPECT_TRUE(synchronized.load());
+  // The writer cannot finish while the reader is inside; then the reader goes.
+  expect_writer_waits_for(reader, release, left, inside);
 }
 
 struct node {
