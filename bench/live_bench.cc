@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -57,6 +58,29 @@ void std_function(benchmark::State& state) {
 
 void live_call(benchmark::State& state) {
   livemod::live<counter_api> h(*module());
+  for (auto _ : state) {
+    auto r = h.call([](const counter_api& a) { return a.build(); });
+    benchmark::DoNotOptimize(r);
+  }
+}
+
+// A new version's first calls: each one guarded (the crash guard) and counted for probation.
+// The version here never leaves probation, so this is the steady cost of such a call.
+livemod::live_module* module_on_probation() {
+  static std::unique_ptr<livemod::live_module> m = [] {
+    livemod::live_options o;
+    o.interface_id = COUNTER_API_ID;
+    o.probation_calls = std::numeric_limits<std::uint64_t>::max();
+    auto created = livemod::live_module::create(o);
+    if (!created) std::abort();
+    if (!(*created)->swap_to(LIVEMOD_BENCH_COUNTER)) std::abort();
+    return std::move(*created);
+  }();
+  return m.get();
+}
+
+void live_call_on_probation(benchmark::State& state) {
+  livemod::live<counter_api> h(*module_on_probation());
   for (auto _ : state) {
     auto r = h.call([](const counter_api& a) { return a.build(); });
     benchmark::DoNotOptimize(r);
@@ -208,6 +232,7 @@ BENCHMARK(rcu_section)->Threads(1)->Threads(2);
 BENCHMARK(urcu_memb_section)->Threads(1)->Threads(2);
 BENCHMARK(std_function)->Threads(1)->Threads(2);
 BENCHMARK(live_call)->Threads(1)->Threads(2);
+BENCHMARK(live_call_on_probation)->Threads(1)->Threads(2);
 BENCHMARK(raw_pointer_x100)->Threads(1)->Threads(2);
 BENCHMARK(live_scope_x100)->Threads(1)->Threads(2);
 BENCHMARK(paired_call)->ArgName("shift")->DenseRange(0, 56, 8)->Iterations(1)->Threads(1)->Threads(2);

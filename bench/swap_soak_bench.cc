@@ -1,10 +1,13 @@
 // Hot swap under load, two harnesses (bench/RESULTS.md, "## hot swap"):
 //
-//   livemod_swap_soak_bench latency [seconds=1] [rounds=5] [callers=1]
+//   livemod_swap_soak_bench latency [seconds=1] [rounds=5] [callers=1] [swaps_per_second=0]
 //     Caller threads time every call through live<counter_api> (rdtsc on x86-64, steady_clock
 //     elsewhere) into histograms, in alternating phases of `seconds`: no swaps, then a driver
-//     thread swapping between two builds as fast as it can (swap_to, v1 <-> v2), `rounds`
-//     times, so both conditions see the same machine. Prints p50/p99/p99.9/p99.99/max per
+//     thread swapping between two builds (swap_to, v1 <-> v2), `rounds` times, so both
+//     conditions see the same machine. The driver swaps back to back (0), or starts one swap
+//     every 1/swaps_per_second (each swap costs the callers a fixed number of slow calls, so
+//     the p99.9 depends on how many swaps a second there are: this shows at which rate it
+//     holds). Prints p50/p99/p99.9/p99.99/max per
 //     condition and the ratio; every call must return build 100 or 200. Then where the calls
 //     slower than twice the quiet p99.9 fall while swapping: by how many calls the caller had
 //     made since it first saw the version (the first call of a version, its probation calls,
@@ -44,6 +47,7 @@
 #endif
 
 #include "counter_api.h"
+#include "steal_time.h"
 #include "livemod/live.h"
 #include "livemod/watch.h"
 
@@ -193,7 +197,7 @@ std::array<std::uint64_t, 2> interrupt_counts() {
   return out;
 }
 
-int run_latency(double seconds, int rounds, int callers) {
+int run_latency(double seconds, int rounds, int callers, double swaps_per_second) {
   const fs::path dir = make_temp_dir();
   // Two source files, so each swap_to stages the other build (the verdict cache knows both).
   const fs::path a = dir / "libcounter_a.so", b = dir / "libcounter_b.so";
@@ -250,12 +254,21 @@ int run_latency(double seconds, int rounds, int callers) {
   }
   std::thread driver([&] {
     bool to_b = true;
+    // Paced: the next swap starts at a fixed time, however long the last one took.
+    const auto period = std::chrono::duration_cast<clock_type::duration>(
+        std::chrono::duration<double>(swaps_per_second > 0 ? 1.0 / swaps_per_second : 0.0));
+    auto next = clock_type::now();
     for (;;) {
       const int ph = phase.load();
       if (ph == 2) break;
       if (ph == 0) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        next = clock_type::now();
         continue;
+      }
+      if (period.count() > 0) {
+        next += period;
+        std::this_thread::sleep_until(next);
       }
       if (mod->swap_to(to_b ? b : a, {true})) {
         ++swaps;
@@ -271,6 +284,7 @@ int run_latency(double seconds, int rounds, int callers) {
   const std::uint64_t k0 = ticks();
   const auto phase_time = std::chrono::duration<double>(seconds);
   std::array<std::array<std::uint64_t, 2>, 2> interrupts{};  // [phase][TLB, CAL]
+  std::array<double, 2> stolen{};                             // [phase] host steal, ms
   auto count_interrupts = [&](int ph, const std::array<std::uint64_t, 2>& from) {
     const auto now = interrupt_counts();
     for (std::size_t i = 0; i < 2; ++i)
@@ -278,13 +292,17 @@ int run_latency(double seconds, int rounds, int callers) {
   };
   for (int r = 0; r < rounds; ++r) {
     auto from = interrupt_counts();
+    double steal_from = steal_ms();
     phase = 0;
     std::this_thread::sleep_for(phase_time);
     count_interrupts(0, from);
+    stolen[0] += steal_ms() - steal_from;
     from = interrupt_counts();
+    steal_from = steal_ms();
     phase = 1;
     std::this_thread::sleep_for(phase_time);
     count_interrupts(1, from);
+    stolen[1] += steal_ms() - steal_from;
   }
   phase = 2;
   driver.join();
@@ -303,9 +321,11 @@ int run_latency(double seconds, int rounds, int callers) {
     }
   }
   const double swap_seconds = seconds * rounds;
-  std::printf("caller latency, %d caller thread(s), %d rounds of %.1f s quiet + %.1f s swapping, "
-              "probation_calls %u\n",
-              callers, rounds, seconds, seconds, probation_from_env());
+  std::printf("caller latency, %d caller thread(s), %d rounds of %.1f s quiet + %.1f s swapping "
+              "(%s), probation_calls %u\n",
+              callers, rounds, seconds, seconds,
+              swaps_per_second > 0 ? "paced" : "back to back",
+              probation_from_env());
   std::printf("  swaps %llu (%.0f/s while swapping), failed swaps %llu, wrong answers %llu, "
               "unload_incomplete %llu\n",
               static_cast<unsigned long long>(swaps.load()),
@@ -377,6 +397,9 @@ int run_latency(double seconds, int rounds, int callers) {
               static_cast<double>(faulted[0].load()) / swap_seconds,
               static_cast<double>(faulted[1].load()) / swap_seconds,
               static_cast<double>(faulted[1].load()) * per_swap);
+  std::printf("  host steal time (vCPUs taken by the host): %.0f ms with no swaps, %.0f ms while "
+              "swapping\n",
+              stolen[0], stolen[1]);
   mod.reset();
   std::error_code ec;
   fs::remove_all(dir, ec);
@@ -490,13 +513,13 @@ int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   if (mode == "latency") {
     return run_latency(argc > 2 ? std::atof(argv[2]) : 1.0, argc > 3 ? std::atoi(argv[3]) : 5,
-                       argc > 4 ? std::atoi(argv[4]) : 1);
+                       argc > 4 ? std::atoi(argv[4]) : 1, argc > 5 ? std::atof(argv[5]) : 0.0);
   }
   if (mode == "memory") {
     return run_memory(argc > 2 ? std::atoi(argv[2]) : 10000, argc > 3 ? std::atoi(argv[3]) : 1000);
   }
   std::fprintf(stderr,
-               "usage: livemod_swap_soak_bench latency [seconds] [rounds] [callers]\n"
+               "usage: livemod_swap_soak_bench latency [seconds] [rounds] [callers] [swaps_per_second]\n"
                "       livemod_swap_soak_bench memory [swaps] [every]\n");
   return 2;
 }
