@@ -9,9 +9,10 @@ packages=(
   liburcu-dev                                   # liburcu's read side, benchmarked beside livemod's own RCU
   nlohmann-json3-dev libexpected-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  googletest                                    # GoogleTest's sources, built for the AArch64 tests
   g++-aarch64-linux-gnu gcc-i686-linux-gnu      # foreign-arch fixture modules
   graphviz                                      # `dot -Tsvg` renders `livemod deps --dot` in a test
-  qemu-user                                     # runs the AArch64 thunk tests (qemu-aarch64)
+  qemu-user                                     # runs the AArch64 tests (qemu-aarch64)
 )
 
 missing=()

@@ -1,8 +1,8 @@
 // The thunk and code-memory test cases, written once for both machines: thunk_test.cc runs
-// them under GoogleTest on x86-64, thunk_test_aarch64.cc under a tiny driver cross-compiled
-// for AArch64 and run by qemu-user (GoogleTest is not built for arm64 here).
+// them under GoogleTest on this machine, and the same file cross-compiled for AArch64 runs them
+// under qemu-user (livemod_thunk_test_aarch64, cmake/LivemodAarch64Tests.cmake).
 //
-// The driver defines, before including this file:
+// thunk_test.cc defines, before including this file:
 //   THUNK_CASE(name)            a test case: a function body follows
 //   THUNK_CHECK(condition)      a failed check is reported, the case goes on
 //   THUNK_CHECK_EQ(a, b)        the same, showing both values (they must be streamable)

@@ -1,6 +1,6 @@
-// The thunks and code memory under GoogleTest, on the machine the build runs on (x86-64). The
-// cases live in thunk_cases.h, shared with the AArch64 driver (thunk_test_aarch64.cc), which
-// runs them under qemu-user.
+// The thunks and code memory under GoogleTest, on the machine the build runs on, and
+// cross-compiled for AArch64 under qemu-user (livemod_thunk_test_aarch64): each build tests
+// the one emitter it compiles. The cases live in thunk_cases.h.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
