@@ -10,7 +10,8 @@
 // and after publish, off the latency path: grace period and unload, and publish -> old image
 // unmapped. Three runs: N swaps alternating two builds already checked once (the preflight
 // verdict is cached for exact bytes) with 1 busy caller, the same with 2 busy callers, then M
-// swaps of bytes never seen (a full check() each).
+// swaps of bytes never seen (a full check() each). After each run, the host's steal time over
+// it: on a VM, the swaps that wait milliseconds mostly fall in runs where it grew.
 //   livemod_swap_latency_bench [N=200] [M=10]
 #include <unistd.h>
 
@@ -28,9 +29,9 @@
 #include <vector>
 
 #include "counter_api.h"
-#include "steal_time.h"
 #include "livemod/live.h"
 #include "livemod/watch.h"
+#include "steal_time.h"
 
 namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;

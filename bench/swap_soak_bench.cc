@@ -5,15 +5,15 @@
 //     elsewhere) into histograms, in alternating phases of `seconds`: no swaps, then a driver
 //     thread swapping between two builds (swap_to, v1 <-> v2), `rounds` times, so both
 //     conditions see the same machine. The driver swaps back to back (0), or starts one swap
-//     every 1/swaps_per_second (each swap costs the callers a fixed number of slow calls, so
-//     the p99.9 depends on how many swaps a second there are: this shows at which rate it
-//     holds). Prints p50/p99/p99.9/p99.99/max per
-//     condition and the ratio; every call must return build 100 or 200. Then where the calls
-//     slower than twice the quiet p99.9 fall while swapping: by how many calls the caller had
-//     made since it first saw the version (the first call of a version, its probation calls,
-//     later ones) and how slow they were, per swap; the process's interrupts per swap (TLB
-//     shootdowns and function-call IPIs from /proc/interrupts: membarrier, munmap and mprotect
-//     send them); and how often the callers were preempted or took a page fault.
+//     every 1/swaps_per_second: each swap costs the callers a fixed number of slow calls, so
+//     the p99.9 depends on the rate, and this shows up to which rate it holds. Prints
+//     p50/p99/p99.9/p99.99/max per condition and the ratio; every call must return build 100
+//     or 200. Then where the calls slower than twice the quiet p99.9 fall while swapping: by
+//     how many calls the caller had made since it first saw the version (the first call of a
+//     version, its probation calls, later ones) and how slow they were, per swap; the
+//     process's interrupts per swap (TLB shootdowns and function-call IPIs from
+//     /proc/interrupts: membarrier, munmap and mprotect send them); how often the callers were
+//     preempted or took a page fault; and the host's steal time in each condition.
 //
 //   livemod_swap_soak_bench memory [swaps=10000] [every=1000]
 //     The event-driven path (a build renamed into a watched dir, module_watcher, request_swap)
@@ -47,9 +47,9 @@
 #endif
 
 #include "counter_api.h"
-#include "steal_time.h"
 #include "livemod/live.h"
 #include "livemod/watch.h"
+#include "steal_time.h"
 
 namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;
