@@ -11,7 +11,7 @@
 // unmapped. Three runs: N swaps alternating two builds already checked once (the preflight
 // verdict is cached for exact bytes) with 1 busy caller, the same with 2 busy callers, then M
 // swaps of bytes never seen (a full check() each). After each run, the host's steal time over
-// it: on a VM, the swaps that wait milliseconds mostly fall in runs where it grew.
+// it: on a VM, the host taking a vCPU away shows up as a swap that waits milliseconds.
 //   livemod_swap_latency_bench [N=200] [M=10]
 #include <unistd.h>
 
