@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "livemod/crash_guard.h"
+#include "os/thread_name.h"
 #include "registry/on_load_answer.h"
 
 namespace livemod::live_detail {
@@ -34,7 +35,10 @@ class helper_thread {
     if (!q_) {
       try {
         q_ = std::make_shared<queue>();
-        std::thread([q = q_] { q->run(); }).detach();
+        std::thread([q = q_] {
+          os::name_this_thread("livemod-onload");
+          q->run();
+        }).detach();
       } catch (...) {
         q_.reset();
         return false;

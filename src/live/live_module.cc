@@ -20,6 +20,7 @@
 #include "live/lifecycle.h"
 #include "livemod/image.h"
 #include "livemod/live.h"
+#include "os/thread_name.h"
 
 namespace livemod {
 
@@ -171,7 +172,10 @@ class live_engine {
                     "choose a directory this user owns");
     }
     try {
-      worker_ = std::thread([this] { work(); });
+      worker_ = std::thread([this] {
+        os::name_this_thread("livemod-swap");
+        work();
+      });
     } catch (const std::exception& e) {
       return fail(errc::swap_stage_failed, "", std::string("cannot start the worker: ") + e.what());
     }

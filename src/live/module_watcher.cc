@@ -24,6 +24,7 @@
 
 #include "livemod/watch.h"
 #include "os/file_events.h"
+#include "os/thread_name.h"
 
 namespace livemod {
 namespace {
@@ -538,7 +539,10 @@ result<module_watcher> module_watcher::start(watch_options options, callback on_
       }
     }
     impl* raw = p.get();
-    p->thread = std::thread([raw] { raw->run(); });
+    p->thread = std::thread([raw] {
+      os::name_this_thread("livemod-watch");
+      raw->run();
+    });
     return module_watcher(std::move(p));
   } catch (const std::exception& e) {
     return fail(errc::watch_failed, "", std::string("cannot start watching: ") + e.what());

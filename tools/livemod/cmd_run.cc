@@ -29,6 +29,7 @@
 #include "livemod/manifest.h"
 #include "livemod/watch.h"
 #include "os/control_channel.h"
+#include "os/thread_name.h"
 
 namespace livemod::cli {
 
@@ -347,7 +348,10 @@ int run_live_host(output& out, const live_host_options& o, bool load_existing) {
   std::atomic<bool> stopping{false};
   std::thread control_thread;
   if (control)
-    control_thread = std::thread([&] { serve_control(*control, host, stopping); });
+    control_thread = std::thread([&] {
+      livemod::os::name_this_thread("livemod-control");
+      serve_control(*control, host, stopping);
+    });
   host.wait();
   if (control) {
     stopping = true;
