@@ -35,10 +35,9 @@ class helper_thread {
     if (!q_) {
       try {
         q_ = std::make_shared<queue>();
-        std::thread([q = q_] {
-          os::name_this_thread("livemod-onload");
-          q->run();
-        }).detach();
+        std::thread helper([q = q_] { q->run(); });
+        os::name_thread(helper, "livemod-onload");
+        helper.detach();
       } catch (...) {
         q_.reset();
         return false;

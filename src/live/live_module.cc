@@ -172,10 +172,8 @@ class live_engine {
                     "choose a directory this user owns");
     }
     try {
-      worker_ = std::thread([this] {
-        os::name_this_thread("livemod-swap");
-        work();
-      });
+      worker_ = std::thread([this] { work(); });
+      os::name_thread(worker_, "livemod-swap");
     } catch (const std::exception& e) {
       return fail(errc::swap_stage_failed, "", std::string("cannot start the worker: ") + e.what());
     }

@@ -130,6 +130,28 @@ TEST_F(LiveTest, SwapCarriesStateAndUnmapsTheOldImage) {
   EXPECT_EQ(fs::status(mod_->shadow_dir()).permissions() & fs::perms::all, fs::perms::owner_all);
 }
 
+// The names of this process's threads, as /proc has them.
+std::vector<std::string> thread_names() {
+  std::vector<std::string> names;
+  for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name)) names.push_back(name);
+  }
+  return names;
+}
+
+// A host's operator can tell livemod's threads from its own (top -H, perf, gdb).
+TEST_F(LiveTest, LivemodsThreadsAreNamed) {
+  start(LIVEMOD_FIXTURE_SVC_V1);  // its on_load runs on the helper thread
+  watch_options w;
+  w.dirs = {dir_};
+  auto watcher = module_watcher::start(w, [](const watch_event&) {});
+  ASSERT_TRUE(watcher) << watcher.error().describe();
+  EXPECT_THAT(thread_names(),
+              ::testing::IsSupersetOf({"livemod-swap", "livemod-onload", "livemod-watch"}));
+}
+
 // Before the first version the engine publishes its no-version table, not a null pointer: a
 // call gets no_version_loaded from the probation test's slow path, a scope is empty.
 TEST_F(LiveTest, BeforeTheFirstVersionCallsSayNoVersionLoaded) {

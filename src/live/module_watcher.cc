@@ -539,10 +539,8 @@ result<module_watcher> module_watcher::start(watch_options options, callback on_
       }
     }
     impl* raw = p.get();
-    p->thread = std::thread([raw] {
-      os::name_this_thread("livemod-watch");
-      raw->run();
-    });
+    p->thread = std::thread([raw] { raw->run(); });
+    os::name_thread(p->thread, "livemod-watch");
     return module_watcher(std::move(p));
   } catch (const std::exception& e) {
     return fail(errc::watch_failed, "", std::string("cannot start watching: ") + e.what());

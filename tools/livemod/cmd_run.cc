@@ -347,11 +347,10 @@ int run_live_host(output& out, const live_host_options& o, bool load_existing) {
   // Started once the watcher runs: a host that answers is watching (tests rely on it).
   std::atomic<bool> stopping{false};
   std::thread control_thread;
-  if (control)
-    control_thread = std::thread([&] {
-      livemod::os::name_this_thread("livemod-control");
-      serve_control(*control, host, stopping);
-    });
+  if (control) {
+    control_thread = std::thread([&] { serve_control(*control, host, stopping); });
+    os::name_thread(control_thread, "livemod-control");
+  }
   host.wait();
   if (control) {
     stopping = true;
