@@ -44,6 +44,8 @@ using testing_support::HasCodeAndMessage;
 using testing_support::IsOk;
 
 constexpr const char* k_crashing_path = LIVEMOD_FIXTURE_CRASHING;
+constexpr const char* k_fine_path = LIVEMOD_FIXTURE_CRASHING_FINE;
+// Set by the AArch64 build, which runs under qemu-user (cmake/LivemodAarch64Tests.cmake).
 #if defined(LIVEMOD_TEST_UNDER_EMULATOR)
 constexpr bool k_under_emulator = true;
 #else
@@ -56,7 +58,6 @@ constexpr bool k_division_by_zero_traps = false;
 #else
 constexpr bool k_division_by_zero_traps = true;
 #endif
-constexpr const char* k_fine_path = LIVEMOD_FIXTURE_CRASHING_FINE;
 
 // The two fixture modules, opened once per process and kept open.
 struct fixture_modules {
