@@ -43,14 +43,16 @@ set(livemod_aarch64_dir "${CMAKE_BINARY_DIR}/aarch64")
 if(livemod_aarch64_enabled AND livemod_aarch64_skip STREQUAL "")
   # tl/expected.hpp and nlohmann's headers are architecture-independent: their directories go
   # after the cross compiler's own, never ahead of its C++ headers.
-  set(livemod_aarch64_after_includes "")
+  set(after_dirs "")
   foreach(dependency IN ITEMS tl::expected nlohmann_json::nlohmann_json)
     get_target_property(dirs ${dependency} INTERFACE_INCLUDE_DIRECTORIES)
-    foreach(dir IN LISTS dirs)
-      list(APPEND livemod_aarch64_after_includes -idirafter "${dir}")
-    endforeach()
+    list(APPEND after_dirs ${dirs})
   endforeach()
-  list(REMOVE_DUPLICATES livemod_aarch64_after_includes)
+  list(REMOVE_DUPLICATES after_dirs)
+  set(livemod_aarch64_after_includes "")
+  foreach(dir IN LISTS after_dirs)
+    list(APPEND livemod_aarch64_after_includes -idirafter "${dir}")
+  endforeach()
   file(GLOB_RECURSE livemod_aarch64_headers CONFIGURE_DEPENDS
        "${PROJECT_SOURCE_DIR}/include/*.h" "${PROJECT_SOURCE_DIR}/include/*.hpp"
        "${PROJECT_SOURCE_DIR}/src/*.h" "${PROJECT_SOURCE_DIR}/tests/testing/*.h")
