@@ -25,16 +25,20 @@
 
 namespace {
 
+// The counter module, loaded once per process, with `probation_calls` guarded first calls.
+std::unique_ptr<livemod::live_module> load_counter(std::uint64_t probation_calls) {
+  livemod::live_options o;
+  o.interface_id = COUNTER_API_ID;
+  o.probation_calls = probation_calls;
+  auto created = livemod::live_module::create(o);
+  if (!created) std::abort();
+  if (!(*created)->swap_to(LIVEMOD_BENCH_COUNTER)) std::abort();
+  return std::move(*created);
+}
+
 livemod::live_module* module() {
-  static std::unique_ptr<livemod::live_module> m = [] {
-    livemod::live_options o;
-    o.interface_id = COUNTER_API_ID;
-    o.probation_calls = 0;  // measure the steady state, not the first calls of a new version
-    auto created = livemod::live_module::create(o);
-    if (!created) std::abort();
-    if (!(*created)->swap_to(LIVEMOD_BENCH_COUNTER)) std::abort();
-    return std::move(*created);
-  }();
+  // Probation 0: measure the steady state, not the first calls of a new version.
+  static std::unique_ptr<livemod::live_module> m = load_counter(0);
   return m.get();
 }
 
@@ -67,15 +71,8 @@ void live_call(benchmark::State& state) {
 // A new version's first calls: each one guarded (the crash guard) and counted for probation.
 // The version here never leaves probation, so this is the steady cost of such a call.
 livemod::live_module* module_on_probation() {
-  static std::unique_ptr<livemod::live_module> m = [] {
-    livemod::live_options o;
-    o.interface_id = COUNTER_API_ID;
-    o.probation_calls = std::numeric_limits<std::uint64_t>::max();
-    auto created = livemod::live_module::create(o);
-    if (!created) std::abort();
-    if (!(*created)->swap_to(LIVEMOD_BENCH_COUNTER)) std::abort();
-    return std::move(*created);
-  }();
+  static std::unique_ptr<livemod::live_module> m =
+      load_counter(std::numeric_limits<std::uint64_t>::max());
   return m.get();
 }
 
